@@ -1,0 +1,27 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from apps.core import views as core_views
+
+api_v1 = [
+    path("", include("apps.accounts.api.urls")),
+    path("", include("apps.audit.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+]
+
+urlpatterns = [
+    path("", include("apps.core.urls")),
+    path("", include("apps.accounts.urls")),
+    path("audit/", include("apps.audit.urls")),
+    path("oidc/", include("mozilla_django_oidc.urls")),
+    path("api/v1/", include((api_v1, "api"))),
+    path("admin/", admin.site.urls),
+    path("healthz", core_views.healthz_view, name="healthz"),
+    path("readyz", core_views.readyz_view, name="readyz"),
+]
+
+handler404 = "apps.core.errors.page_not_found"
+handler500 = "apps.core.errors.server_error"
