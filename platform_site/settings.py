@@ -208,6 +208,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(get_from_env("STATIC_ROOT", str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Third-party browser code comes from installed packages, never from a CDN or copied files:
 # plotly.js from the plotly wheel, Swagger UI and ReDoc from drf-spectacular-sidecar.
 STATICFILES_DIRS = [
