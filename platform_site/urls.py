@@ -1,8 +1,13 @@
 from django.contrib import admin
+from django.contrib.auth.views import redirect_to_login
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from apps.core import views as core_views
+
+# The admin signs in through Fleetdeck's own login page, so throttling and audit apply there too.
+admin.site.login = lambda request, extra_context=None: redirect_to_login(request.GET.get("next", "/admin/"))
+admin.site.site_header = "Fleetdeck administration"
 
 api_v1 = [
     path("", include("apps.accounts.api.urls")),

@@ -87,6 +87,13 @@ class World:
         for role in ("viewer", "operator", "builder", "owner"):
             MembershipFactory(user=self.users[role], team=self.team, role=role)
         MembershipFactory(user=self.users["outsider"], team=self.other_team, role="owner")
+        from apps.accounts.services import token_create
+
+        builder_token, _ = token_create(actor=self.users["builder"], team=self.team, name="builder-ci", scopes=["read"])
+        self.ids = {
+            "viewer_membership": self.users["viewer"].memberships.get().pk,
+            "builder_token": builder_token.pk,
+        }
 
     def __getitem__(self, role):
         return self.users[role]
