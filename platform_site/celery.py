@@ -13,6 +13,8 @@ def celery_config() -> dict:
     """Return the Celery configuration from Django's settings (loaded lazily, when first needed)."""
     from django.conf import settings
 
+    from .schedules import BEAT_SCHEDULE
+
     transport_options = {"visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT}
     if settings.CELERY_BROKER_URL.startswith("filesystem"):
         # kombu's filesystem transport: one folder for messages, one for processed ones.
@@ -44,6 +46,7 @@ def celery_config() -> dict:
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         beat_scheduler="django_celery_beat.schedulers:DatabaseScheduler",
+        beat_schedule=BEAT_SCHEDULE,
         timezone=settings.TIME_ZONE,
     )
 

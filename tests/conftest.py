@@ -82,7 +82,9 @@ class World:
             "owner": UserFactory(username="olivia"),
             "outsider": UserFactory(username="xavier"),
             "auditor": UserFactory(username="sam", org_role="security_auditor"),
-            "admin": UserFactory(username="ada", org_role="platform_admin", is_staff=True, is_superuser=True, is_break_glass=True),
+            "admin": UserFactory(
+                username="ada", org_role="platform_admin", is_staff=True, is_superuser=True, is_break_glass=True
+            ),
         }
         for role in ("viewer", "operator", "builder", "owner"):
             MembershipFactory(user=self.users[role], team=self.team, role=role)

@@ -68,7 +68,13 @@ PAGES = [
     ),
     ("team_switch", "post", "/teams/switch/", {"team": "payments"}, everyone(302, outsider=404)),
     ("token_create", "post", "/tokens/", {"name": "ci", "scopes": ["read"]}, everyone(200, auditor=403)),
-    ("token_revoke", "post", "/tokens/{builder_token}/revoke/", None, everyone(404, builder=302, owner=302, admin=302, anonymous=LOGIN)),
+    (
+        "token_revoke",
+        "post",
+        "/tokens/{builder_token}/revoke/",
+        None,
+        everyone(404, builder=302, owner=302, admin=302, anonymous=LOGIN),
+    ),
 ]
 
 API = [
@@ -106,7 +112,13 @@ API = [
         everyone(201, anonymous=401, outsider=404, auditor=403),
     ),
     ("api_audit", "get", "/api/v1/audit-events/", None, everyone(200, anonymous=401, **ONLY_READERS_OF_AUDIT)),
-    ("api_membership", "get", "/api/v1/memberships/{viewer_membership}/", None, everyone(200, anonymous=401, **TEAM_MEMBERS_ONLY)),
+    (
+        "api_membership",
+        "get",
+        "/api/v1/memberships/{viewer_membership}/",
+        None,
+        everyone(200, anonymous=401, **TEAM_MEMBERS_ONLY),
+    ),
     (
         "api_membership_patch",
         "patch",
@@ -121,7 +133,13 @@ API = [
         None,
         everyone(403, anonymous=401, outsider=404, owner=204, admin=204),
     ),
-    ("api_token", "get", "/api/v1/tokens/{builder_token}/", None, everyone(404, anonymous=401, builder=200, owner=200, admin=200)),
+    (
+        "api_token",
+        "get",
+        "/api/v1/tokens/{builder_token}/",
+        None,
+        everyone(404, anonymous=401, builder=200, owner=200, admin=200),
+    ),
     (
         "api_token_revoke",
         "post",
@@ -135,7 +153,11 @@ API = [
     ("api_redoc", "get", "/api/v1/redoc/", None, everyone(200, anonymous=401)),
 ]
 
-CASES = [(case_id, role, method, path, data, expected[role]) for case_id, method, path, data, expected in PAGES + API for role in ROLES]
+CASES = [
+    (case_id, role, method, path, data, expected[role])
+    for case_id, method, path, data, expected in PAGES + API
+    for role in ROLES
+]
 
 
 @pytest.mark.parametrize(
@@ -154,7 +176,9 @@ def test_permission_matrix(client, world, case_id, role, method, path, data, exp
         kwargs = {"data": data, "content_type": "application/json"} if path.startswith("/api/") else {"data": data}
     denials_before = AuditEvent.objects.filter(action="permission.denied").count()
     response = getattr(client, method)(path.format(**world.ids), **kwargs)
-    assert response.status_code == expected, f"{role} {method.upper()} {path}: {response.status_code}, expected {expected}"
+    assert response.status_code == expected, (
+        f"{role} {method.upper()} {path}: {response.status_code}, expected {expected}"
+    )
     if response.status_code == 302 and role == "anonymous":
         assert "/login/" in response["Location"]
     if response.status_code == 403 and role != "anonymous":

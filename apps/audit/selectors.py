@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from apps.accounts.permissions import require
 
@@ -30,10 +31,18 @@ def audit_event_list(*, user, filters: dict | None = None) -> QuerySet[AuditEven
         qs = qs.filter(object_type=f["object_type"])
     if "since" in f:
         since = f["since"]
-        qs = qs.filter(created_at__gte=datetime.combine(since, time.min) if not isinstance(since, datetime) else since)
+        qs = qs.filter(
+            created_at__gte=since
+            if isinstance(since, datetime)
+            else timezone.make_aware(datetime.combine(since, time.min))
+        )
     if "until" in f:
         until = f["until"]
-        qs = qs.filter(created_at__lte=datetime.combine(until, time.max) if not isinstance(until, datetime) else until)
+        qs = qs.filter(
+            created_at__lte=until
+            if isinstance(until, datetime)
+            else timezone.make_aware(datetime.combine(until, time.max))
+        )
     if "q" in f:
         text = f["q"]
         qs = qs.filter(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -98,5 +99,12 @@ def audit_denial(*, actor, perm: str, team=None, obj=None, path: str = "") -> Au
 
 
 def snapshot(obj, fields: list[str]) -> dict:
-    """Return the named fields of obj as a dict for an event's before/after."""
-    return {name: getattr(obj, name) for name in fields}
+    """Return the named fields of obj as a dict for an event's before/after, decimals as stored."""
+    result = {}
+    for name in fields:
+        value = getattr(obj, name)
+        field = obj._meta.get_field(name)
+        if isinstance(value, Decimal) and getattr(field, "decimal_places", None) is not None:
+            value = f"{value:.{field.decimal_places}f}"
+        result[name] = value
+    return result

@@ -17,8 +17,9 @@ from tests.factories import PASSWORD
 
 # Playwright's sync API drives the browser from an asyncio event loop running in this thread, so
 # Django sees a running loop and refuses the ORM calls the tests make (factories, assertions) with
-# SynchronousOnlyOperation. Nothing here is truly concurrent: the ORM runs in plain sync code, and
-# the live server handles requests in its own thread with its own connections.
+# SynchronousOnlyOperation. Nothing here is truly concurrent: the test thread only touches the ORM
+# while the browser is idle, and the live server answers in its own thread. The variable is
+# process-wide, so it holds for the rest of a session that collected this directory.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 CHROMIUM_ARGS = [
@@ -69,6 +70,7 @@ def _origin(url: str) -> str:
 
 @pytest.fixture(scope="session")
 def browser():
+    """Launch Debian's Chromium once for the session (Playwright's own browsers are not downloaded)."""
     if not CHROMIUM:
         pytest.skip("needs browser: no Chromium found (apt-get install chromium, or set CHROMIUM_PATH)")
     from playwright.sync_api import sync_playwright
@@ -81,11 +83,13 @@ def browser():
 
 @pytest.fixture
 def traffic(live_server) -> Traffic:
+    """Return a recorder for the requests of this test's pages."""
     return Traffic(origin=_origin(live_server.url))
 
 
 @pytest.fixture
 def page(browser, live_server, traffic):
+    """Open a page in a fresh browser context; afterwards check it stayed on the live server."""
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()

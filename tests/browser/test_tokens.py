@@ -1,7 +1,10 @@
 """API tokens from the browser: create one, see its secret once, use it, revoke it."""
 
+from datetime import timedelta
+
 import pytest
 import requests
+from django.utils import timezone
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -21,12 +24,20 @@ def test_token_is_shown_once_works_and_stops_working_when_revoked(world, page, s
     form.locator("#id_name").fill("ci-deploy")
     form.locator("input[name=scopes][value=read]").check()
     form.locator("input[name=scopes][value=run]").check()
-    form.get_by_role("button", name="Create token").click()
+    expires = (timezone.now() + timedelta(days=30)).replace(hour=12, minute=0)
+    form.locator("#id_expires_at").fill(expires.strftime("%Y-%m-%dT%H:%M"))
+    with page.expect_navigation() as created:
+        form.get_by_role("button", name="Create token").click()
 
+    # The page holding the secret must not be kept by the browser or a proxy.
+    assert "no-store" in created.value.headers["cache-control"]
+    expect(page.locator("#created-token")).to_contain_text("shown only once")
     secret = page.locator("[data-testid=new-token]").inner_text().strip()
-    assert len(secret) >= 20
     row = page.locator('tr[data-token-name="ci-deploy"]')
+    prefix = row.locator("td code").inner_text().rstrip("…")
+    assert secret.startswith(prefix) and len(secret) > len(prefix)
     expect(row).to_contain_text("read, run")
+    expect(row).to_contain_text(expires.strftime("%Y-%m-%d 12:00"))
     expect(row.locator("td.status-active")).to_have_text("active")
     assert secret not in row.inner_text()
 

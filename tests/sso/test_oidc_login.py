@@ -195,11 +195,23 @@ def test_leaving_the_auditor_group_removes_the_org_role(client, world, sso, oidc
     alice = User.objects.get(sso_subject="alice-1")
     assert alice.org_role == ""
     assert client.get("/teams/support/").status_code == 404
-    assert client.get("/audit/").status_code in {403, 404}
+    assert client.get("/audit/").status_code == 403
     assert [e.after for e in events("user.org_role_sync")] == [{"org_role": "security_auditor"}, {"org_role": ""}]
 
 
-# --- Bad callbacks -----------------------------------------------------------------------------
+# --- Refused logins ----------------------------------------------------------------------------
+
+
+def test_deactivated_user_cannot_sign_in(client, world, sso):
+    """Refuse an SSO login for an account deactivated in Fleetdeck, whatever the provider says."""
+    UserFactory(username="alice", sso_subject="alice-1", is_active=False)
+
+    response = sso.login(client)
+
+    assert_sso_failed_page(client, response)
+    assert events("auth.login") == []
+    assert len(events("auth.login_failed")) == 1
+    assert_signed_out(client)
 
 
 def test_callback_with_an_unknown_state_is_refused(client, world, sso):
@@ -228,10 +240,13 @@ def test_callback_without_a_started_login_fails_cleanly(client, world, sso):
     assert_signed_out(client)
 
 
-def test_replayed_code_is_refused_by_the_provider(client, world, sso, settings):
+@pytest.mark.parametrize("use_pkce", [False, True], ids=["plain", "pkce"])
+def test_replayed_code_is_refused_by_the_provider(client, world, sso, settings, use_pkce):
     """Fail the login, without a 500, when an already used code comes back with a fresh state."""
-    # Without PKCE the provider can only refuse the code because it was used already.
-    settings.OIDC_USE_PKCE = False
+    # Without PKCE the provider has one reason left to refuse the code: it was used already.
+    settings.OIDC_USE_PKCE = use_pkce
+    consumed = "authorization code already consumed"
+    consumed_before = sso.provider.read_log().count(consumed)
     first = sso.authorize(client)
     assert client.get(first)["Location"] == "/"
     old_code = parse_qs(urlsplit(first).query)["code"][0]
@@ -246,6 +261,8 @@ def test_replayed_code_is_refused_by_the_provider(client, world, sso, settings):
     assert failed.metadata["reason"] == "the provider refused the sign-in (HTTP 400)"
     assert len(events("auth.login")) == 1
     assert_signed_out(attacker)
+    if not use_pkce:
+        assert sso.provider.read_log().count(consumed) == consumed_before + 1
 
 
 def test_same_callback_twice_is_refused(client, world, sso):
