@@ -144,7 +144,7 @@ OIDC_USE_PKCE = get_bool("OIDC_USE_PKCE", True)
 OIDC_OP_LOGOUT_URL_METHOD = "apps.accounts.oidc.provider_logout_url"
 OIDC_STORE_ID_TOKEN = bool(OIDC_OP_LOGOUT_URL)
 OIDC_CALLBACK_CLASS = "apps.accounts.oidc.AuditedCallbackView"
-OIDC_AUTHENTICATE_CLASS = "mozilla_django_oidc.views.OIDCAuthenticationRequestView"
+OIDC_AUTHENTICATE_CLASS = "apps.accounts.oidc.SsoAuthenticateView"
 LOGIN_REDIRECT_URL_FAILURE = "/login/?sso=failed"
 # The claim that carries group names, and how group names become roles (README, 'Single sign-on').
 FLEETDECK_OIDC_GROUPS_CLAIM = get_from_env("FLEETDECK_OIDC_GROUPS_CLAIM", "groups")

@@ -26,7 +26,12 @@ def login_throttled(*, username: str) -> bool:
     who = Q(metadata__username=username.lower()[:150])
     if ip:
         who |= Q(ip=ip)
-    failures = AuditEvent.objects.filter(action=LOGIN_FAILED, created_at__gte=since).filter(who).count()
+    # Only password guesses count: failed SSO callbacks must not lock out the break-glass account.
+    failures = (
+        AuditEvent.objects.filter(action=LOGIN_FAILED, created_at__gte=since, metadata__method="password")
+        .filter(who)
+        .count()
+    )
     return failures >= settings.FLEETDECK_LOGIN_MAX_FAILURES
 
 

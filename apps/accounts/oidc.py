@@ -69,6 +69,10 @@ class FleetdeckOIDCBackend(OIDCAuthenticationBackend):
     def authenticate(self, request, **kwargs):
         try:
             return super().authenticate(request, **kwargs)
+        except jwt.DecodeError:
+            # A token response without a usable ID token: the provider's fault, a failed login.
+            request.fleetdeck_sso_failure = "the provider's token response had no valid ID token"
+            return None
         except requests.RequestException as exc:
             # A replayed or expired code, or a provider that is down: a failed login, not a 500.
             status = getattr(getattr(exc, "response", None), "status_code", None)
@@ -92,10 +96,18 @@ class FleetdeckOIDCBackend(OIDCAuthenticationBackend):
                 audience=expected_aud,
                 issuer=issuer,
                 options={"require": ["exp", "iat", "sub", "aud"]},
+                leeway=60,  # tolerate a provider clock a little ahead or behind
             )
         except jwt.InvalidTokenError as exc:
             raise SuspiciousOperation(f"The ID token was refused: {exc}.") from None
         return payload
+
+    def get_userinfo(self, access_token, id_token, payload):
+        """Fetch userinfo and refuse it unless it is about the ID token's subject (OIDC Core 5.3.2)."""
+        claims = super().get_userinfo(access_token, id_token, payload)
+        if claims.get("sub") != payload.get("sub"):
+            raise SuspiciousOperation("The userinfo response is about another subject than the ID token.")
+        return claims
 
     def verify_claims(self, claims) -> bool:
         return bool(claims.get("sub"))
@@ -103,8 +115,14 @@ class FleetdeckOIDCBackend(OIDCAuthenticationBackend):
     def filter_users_by_claims(self, claims):
         return self.UserModel.objects.filter(sso_subject=claims["sub"])
 
+    @staticmethod
+    def _claim(claims, name: str, default: str = "") -> str:
+        """Return a string claim, or the default when the provider sent it null or not a string."""
+        value = claims.get(name)
+        return value[:150] if isinstance(value, str) else default
+
     def _username_for(self, claims) -> str:
-        base = (claims.get("preferred_username") or claims.get("email") or claims["sub"])[:140]
+        base = (self._claim(claims, "preferred_username") or self._claim(claims, "email") or str(claims["sub"]))[:140]
         username = base
         while self.UserModel.objects.filter(username=username).exists():
             username = f"{base}-{get_random_string(4).lower()}"
@@ -114,10 +132,10 @@ class FleetdeckOIDCBackend(OIDCAuthenticationBackend):
         user = self.UserModel(
             username=self._username_for(claims),
             sso_subject=claims["sub"],
-            email=claims.get("email", ""),
-            first_name=claims.get("given_name", "")[:150],
-            last_name=claims.get("family_name", "")[:150],
-            display_name=claims.get("name", "")[:150],
+            email=self._claim(claims, "email"),
+            first_name=self._claim(claims, "given_name"),
+            last_name=self._claim(claims, "family_name"),
+            display_name=self._claim(claims, "name"),
         )
         user.set_unusable_password()
         user.save()
@@ -130,16 +148,18 @@ class FleetdeckOIDCBackend(OIDCAuthenticationBackend):
 
     def update_user(self, user, claims):
         fields = {
-            "email": claims.get("email", user.email),
-            "display_name": claims.get("name", user.display_name)[:150],
-            "first_name": claims.get("given_name", user.first_name)[:150],
-            "last_name": claims.get("family_name", user.last_name)[:150],
+            "email": self._claim(claims, "email", user.email),
+            "display_name": self._claim(claims, "name", user.display_name),
+            "first_name": self._claim(claims, "given_name", user.first_name),
+            "last_name": self._claim(claims, "family_name", user.last_name),
         }
         changed = [k for k, v in fields.items() if getattr(user, k) != v]
         for key in changed:
             setattr(user, key, fields[key])
         if changed:
             user.save(update_fields=changed)
+        if not user.is_active:
+            return user  # refused by the callback view; a disabled account's roles are left as they are
         team_roles, org_role = roles_from_groups(claims.get(settings.FLEETDECK_OIDC_GROUPS_CLAIM, []))
         user_sync_sso_roles(user=user, team_roles=team_roles, org_role=org_role)
         return user

@@ -105,6 +105,11 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.kill()
 
+    def pool_processes(self) -> list[int]:
+        """Return the ids of the worker's pool processes (the children of its main process)."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+
     def kill(self) -> None:
         """Kill the worker and its pool processes at once, as the OOM killer or a lost machine would."""
         try:
@@ -293,3 +298,29 @@ def test_task_of_a_killed_worker_is_redelivered_to_another(workers, tmp_path):
         logs=lambda: f"probe file: {marker.read_text()!r}\n{first.logs()}\n{second.logs()}",
     )
     assert marker.read_text().split() == ["started", "started", "finished"]
+
+
+@pytest.mark.server
+def test_task_of_a_killed_pool_process_is_requeued(workers, tmp_path):
+    """Kill only the pool process running a task and see the surviving worker requeue it and run it again."""
+    marker = tmp_path / "probe.txt"
+    worker = workers("survivor", include="tests.core.celery_probe")
+    send("tests.probe_slow", str(marker))
+    wait_for(
+        lambda: marker.exists() and "started" in marker.read_text(),
+        timeout=STARTUP_SECONDS,
+        what="the worker to start the slow task",
+        logs=worker.logs,
+    )
+    (pool_process,) = worker.pool_processes()
+    os.kill(pool_process, signal.SIGKILL)
+
+    # task_reject_on_worker_lost: the main process requeues the message at once instead of failing it.
+    wait_for(
+        lambda: "finished" in marker.read_text(),
+        timeout=30,
+        what="the worker to requeue the task of its lost pool process and finish it",
+        logs=lambda: f"probe file: {marker.read_text()!r}\n{worker.logs()}",
+    )
+    assert marker.read_text().split() == ["started", "started", "finished"]
+    assert worker.process.poll() is None, worker.logs()

@@ -335,12 +335,6 @@ def test_callback_answers_404_when_sso_is_not_configured(client, world, settings
     assert client.get("/oidc/callback/", {"code": "c", "state": "s"}).status_code == 404
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="platform_site/settings.py sets OIDC_AUTHENTICATE_CLASS to mozilla's stock view, not "
-    "apps.accounts.oidc.SsoAuthenticateView, so /oidc/authenticate/ fails with ImproperlyConfigured (500).",
-)
 def test_authenticate_answers_404_when_sso_is_not_configured(world, settings):
     """Answer 404 on /oidc/authenticate/ when OIDC is not configured, not a server error."""
     settings.OIDC_ENABLED = False
