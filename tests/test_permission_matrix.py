@@ -60,6 +60,13 @@ PAGES = [
         everyone(403, outsider=404, owner=302, admin=302),
     ),
     (
+        "team_add_grant",
+        "post",
+        "/teams/payments/",
+        {"action": "add_grant", "username": "newbie", "permission": "team.view"},
+        everyone(403, outsider=404, owner=302, admin=302),
+    ),
+    (
         "team_create",
         "post",
         "/teams/",
@@ -94,6 +101,27 @@ API = [
         "/api/v1/teams/",
         {"slug": "api-team", "name": "API team"},
         everyone(403, anonymous=401, admin=201),
+    ),
+    (
+        "api_team_grants",
+        "get",
+        "/api/v1/teams/payments/grants/",
+        None,
+        everyone(200, anonymous=401, **TEAM_MEMBERS_ONLY),
+    ),
+    (
+        "api_team_grant_add",
+        "post",
+        "/api/v1/teams/payments/grants/",
+        {"user": "newbie", "permission": "team.view"},
+        everyone(403, anonymous=401, outsider=404, owner=200, admin=200),
+    ),
+    (
+        "api_team_grant_remove",
+        "post",
+        "/api/v1/teams/payments/grants/remove/",
+        {"user": "newbie", "permission": "team.view"},
+        everyone(403, anonymous=401, outsider=404, owner=200, admin=200),
     ),
     ("api_memberships", "get", "/api/v1/memberships/", None, everyone(200, anonymous=401)),
     (

@@ -42,3 +42,14 @@ class TokenCreateForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         help_text="Optional; at most a year.",
     )
+
+
+def _grantable_choices():
+    from .permissions import PERMISSIONS
+
+    return [(p.name, f"{p.name} — {p.description}") for p in PERMISSIONS.values() if p.grant_codename]
+
+
+class GrantForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    permission = forms.ChoiceField(choices=_grantable_choices)

@@ -65,3 +65,23 @@ def token_get(*, user, pk: int) -> ApiToken:
         return token_list(user=user).get(pk=pk)
     except ApiToken.DoesNotExist:
         raise Http404("No such token.") from None
+
+
+def team_grant_list(*, user, team: Team) -> list[dict]:
+    """Return the object grants on a team the user may see: [{user, permission}]."""
+    from guardian.shortcuts import get_users_with_perms
+
+    from .permissions import PERMISSIONS
+
+    by_codename = {p.grant_codename.split(".")[1]: p.name for p in PERMISSIONS.values() if p.grant_codename}
+    team = team_get(user=user, slug=team.slug)
+    grants = get_users_with_perms(team, attach_perms=True, with_group_users=False, with_superusers=False)
+    return sorted(
+        (
+            {"user": u.username, "permission": by_codename[c]}
+            for u, codes in grants.items()
+            for c in codes
+            if c in by_codename
+        ),
+        key=lambda g: (g["user"], g["permission"]),
+    )

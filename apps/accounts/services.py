@@ -8,12 +8,13 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from guardian.shortcuts import assign_perm, remove_perm
 
 from apps.audit.services import audit_record, snapshot
 from apps.core.exceptions import ServiceError
 
 from .models import ApiToken, Membership, OrgRole, Source, Team, TeamRole, TokenScope, User
-from .permissions import allowed_token_scopes, forget_roles, require
+from .permissions import PERMISSIONS, allowed_token_scopes, forget_roles, require
 from .tokens import token_generate
 
 TEAM_FIELDS = ["slug", "name", "description", "monthly_budget"]
@@ -272,3 +273,34 @@ def token_touch(*, token: ApiToken) -> None:
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
+
+
+def _grantable(perm: str) -> str:
+    spec = PERMISSIONS.get(perm)
+    if spec is None or not spec.grant_codename:
+        names = ", ".join(p.name for p in PERMISSIONS.values() if p.grant_codename)
+        raise ServiceError(f"'{perm}' cannot be granted on a team: use one of {names}.", field="permission")
+    return spec.grant_codename
+
+
+def team_grant_add(*, actor, team: Team, user: User, perm: str) -> None:
+    """Grant one permission on the team to a user outside its roles (a django-guardian object grant)."""
+    require(actor, "membership.manage", team)
+    codename = _grantable(perm)
+    with transaction.atomic():
+        assign_perm(codename, user, team)
+        audit_record(
+            actor=actor, action="grant.add", obj=team, team=team, after={"user": user.username, "permission": perm}
+        )
+    forget_roles(user)
+
+
+def team_grant_remove(*, actor, team: Team, user: User, perm: str) -> None:
+    """Take back an object grant on the team."""
+    require(actor, "membership.manage", team)
+    codename = _grantable(perm)
+    with transaction.atomic():
+        remove_perm(codename, user, team)
+        audit_record(
+            actor=actor, action="grant.remove", obj=team, team=team, before={"user": user.username, "permission": perm}
+        )

@@ -14,7 +14,15 @@ from apps.core.views import login_required_view
 from . import selectors, services
 from .auth import auth_login_failed, auth_login_succeeded, auth_logout, login_throttled
 from .backends import password_login_mode
-from .forms import LoginForm, MembershipAddForm, MembershipRoleForm, TeamCreateForm, TeamForm, TokenCreateForm
+from .forms import (
+    GrantForm,
+    LoginForm,
+    MembershipAddForm,
+    MembershipRoleForm,
+    TeamCreateForm,
+    TeamForm,
+    TokenCreateForm,
+)
 from .permissions import allowed_token_scopes, has_perm
 from .teams import current_team, current_team_set
 
@@ -147,6 +155,21 @@ def team_detail_view(request, slug: str):
                         )
                         messages.success(request, f"{user.username} added as {add_form.cleaned_data['role']}.")
                         return redirect("accounts:team_detail", slug=team.slug)
+            elif action in {"add_grant", "remove_grant"}:
+                grant_form = GrantForm(request.POST)
+                if not grant_form.is_valid():
+                    raise ServiceError("Give a username and a permission to grant.")
+                user = (
+                    get_user_model()
+                    .objects.filter(username=grant_form.cleaned_data["username"], is_active=True)
+                    .first()
+                )
+                if user is None:
+                    raise ServiceError("No active user with this username.")
+                service = services.team_grant_add if action == "add_grant" else services.team_grant_remove
+                service(actor=request.user, team=team, user=user, perm=grant_form.cleaned_data["permission"])
+                messages.success(request, "Grant saved." if action == "add_grant" else "Grant removed.")
+                return redirect("accounts:team_detail", slug=team.slug)
             elif action in {"change_role", "remove_member"}:
                 membership = selectors.membership_get(user=request.user, pk=_int(request.POST.get("membership")))
                 if membership.team_id != team.pk:
@@ -175,6 +198,8 @@ def team_detail_view(request, slug: str):
         "add_form": add_form,
         "can_change": has_perm(request.user, "team.change", team),
         "can_manage_members": has_perm(request.user, "membership.manage", team),
+        "grants": selectors.team_grant_list(user=request.user, team=team),
+        "grant_form": GrantForm(),
     }
     return render(request, "accounts/team_detail.html", context, status=status)
 

@@ -99,3 +99,10 @@ class MeSerializer(serializers.ModelSerializer):
     def get_token(self, user) -> dict | None:
         token = getattr(user, "_fleetdeck_token", None)
         return {"prefix": token.prefix, "team": token.team.slug, "scopes": token.scopes} if token else None
+
+
+class TeamGrantSerializer(serializers.Serializer):
+    user = serializers.CharField(max_length=150, help_text="The username receiving the grant.")
+    permission = serializers.CharField(
+        max_length=50, help_text="A Fleetdeck permission, e.g. team.view or membership.manage."
+    )

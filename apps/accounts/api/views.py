@@ -2,6 +2,7 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,6 +17,7 @@ from .serializers import (
     MembershipRoleSerializer,
     MembershipSerializer,
     MeSerializer,
+    TeamGrantSerializer,
     TeamSerializer,
     TeamUpdateSerializer,
 )
@@ -49,6 +51,34 @@ class TeamViewSet(SelectorViewSetMixin, mixins.ListModelMixin, mixins.RetrieveMo
         serializer.is_valid(raise_exception=True)
         team = services.team_update(actor=request.user, team=team, **serializer.validated_data)
         return Response(TeamSerializer(team, context={"request": request}).data)
+
+    @extend_schema(request=TeamGrantSerializer, responses=TeamGrantSerializer(many=True))
+    @action(detail=True, methods=["get", "post"])
+    def grants(self, request, slug=None):
+        """List the team's object grants, or add one (owners): a permission for someone outside its roles."""
+        team = self.get_object()
+        if request.method == "POST":
+            user, perm = _grant_input(request)
+            services.team_grant_add(actor=request.user, team=team, user=user, perm=perm)
+        return Response(selectors.team_grant_list(user=request.user, team=team))
+
+    @extend_schema(request=TeamGrantSerializer, responses=TeamGrantSerializer(many=True))
+    @action(detail=True, methods=["post"], url_path="grants/remove")
+    def grants_remove(self, request, slug=None):
+        """Take back an object grant."""
+        team = self.get_object()
+        user, perm = _grant_input(request)
+        services.team_grant_remove(actor=request.user, team=team, user=user, perm=perm)
+        return Response(selectors.team_grant_list(user=request.user, team=team))
+
+
+def _grant_input(request):
+    serializer = TeamGrantSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    user = get_user_model().objects.filter(username=serializer.validated_data["user"], is_active=True).first()
+    if user is None:
+        raise ValidationError({"user": [f"No active user named '{serializer.validated_data['user']}'."]})
+    return user, serializer.validated_data["permission"]
 
 
 class MembershipViewSet(
