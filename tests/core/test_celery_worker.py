@@ -165,7 +165,8 @@ def _clean_broker() -> Iterator[None]:
     if not os.environ.get("REDIS_URL", "").startswith("redis"):
         return
     client = redis_client()
-    client.delete(QUEUE, *client.keys(f"_kombu.binding.{QUEUE}*"))
+    client.delete(QUEUE, *client.keys(f"_kombu.binding*{QUEUE}*"))
+    client.zrem("_kombu.binding_deadlines", QUEUE)
     for tag in unacked_messages():
         client.hdel("unacked", tag)
         client.zrem("unacked_index", tag)
