@@ -77,7 +77,9 @@ def main() -> None:
     latencies.sort()
 
     print(f"engine: {engine}")
-    print(f"audit appends: {args.events} in {append_s:.2f} s = {args.events / append_s:.0f} events/s (one transaction each)")
+    print(
+        f"audit appends: {args.events} in {append_s:.2f} s = {args.events / append_s:.0f} events/s (one transaction each)"
+    )
     print(f"audit_verify: {result.checked} events in {verify_s:.2f} s = {result.checked / verify_s:.0f} events/s")
     print(
         f"GET /api/v1/teams/ with a bearer token: p50 {statistics.median(latencies):.2f} ms, "
