@@ -8,6 +8,7 @@ to start without SECRET_KEY and ALLOWED_HOSTS. Every variable is listed in the R
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 import plotly
 
 from .env import get_bool, get_from_env, get_int, get_list
@@ -116,8 +117,16 @@ else:
 # timeout is longer than the hard time limit of any task, so Redis never redelivers a running one.
 CELERY_BROKER_URL = get_from_env("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
 CELERY_TASK_HARD_TIME_LIMIT = get_int("CELERY_TASK_TIME_LIMIT", 3600)
-CELERY_TASK_SOFT_TIME_LIMIT = get_int("CELERY_TASK_SOFT_TIME_LIMIT", CELERY_TASK_HARD_TIME_LIMIT - 60)
+CELERY_TASK_SOFT_TIME_LIMIT = get_int(
+    "CELERY_TASK_SOFT_TIME_LIMIT", CELERY_TASK_HARD_TIME_LIMIT - min(60, CELERY_TASK_HARD_TIME_LIMIT // 10)
+)
 CELERY_VISIBILITY_TIMEOUT = get_int("CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_HARD_TIME_LIMIT * 2)
+if PRODUCTION and CELERY_VISIBILITY_TIMEOUT <= CELERY_TASK_HARD_TIME_LIMIT:
+    # Redis would hand a still-running task to a second worker: the same work done twice.
+    raise ImproperlyConfigured(
+        f"CELERY_VISIBILITY_TIMEOUT ({CELERY_VISIBILITY_TIMEOUT} s) must be longer than CELERY_TASK_TIME_LIMIT "
+        f"({CELERY_TASK_HARD_TIME_LIMIT} s), or Redis redelivers running tasks. Raise it or lower the time limit."
+    )
 CELERY_BROKER_DIR = VAR_DIR / "broker"
 CELERY_WORKER_HEARTBEAT_SECONDS = get_int("FLEETDECK_WORKER_HEARTBEAT_SECONDS", 10)
 CELERY_WORKER_HEARTBEAT_STALE_SECONDS = get_int("FLEETDECK_WORKER_HEARTBEAT_STALE_SECONDS", 60)
