@@ -8,8 +8,8 @@ to start without SECRET_KEY and ALLOWED_HOSTS. Every variable is listed in the R
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
 import plotly
+from django.core.exceptions import ImproperlyConfigured
 
 from .env import get_bool, get_from_env, get_int, get_list
 
