@@ -20,7 +20,8 @@ def celery_config() -> dict:
         # kombu's filesystem transport: one folder for messages, one for processed ones.
         queue_dir = settings.CELERY_BROKER_DIR / "queue"
         processed_dir = settings.CELERY_BROKER_DIR / "processed"
-        for folder in (queue_dir, processed_dir):
+        control_dir = settings.CELERY_BROKER_DIR / "control"
+        for folder in (queue_dir, processed_dir, control_dir):
             folder.mkdir(parents=True, exist_ok=True)
         transport_options.update(
             {
@@ -28,6 +29,7 @@ def celery_config() -> dict:
                 "data_folder_out": str(queue_dir),
                 "processed_folder": str(processed_dir),
                 "store_processed": False,
+                "control_folder": str(control_dir),
             }
         )
     return dict(
