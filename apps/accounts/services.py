@@ -285,22 +285,26 @@ def _grantable(perm: str) -> str:
 
 def team_grant_add(*, actor, team: Team, user: User, perm: str) -> None:
     """Grant one permission on the team to a user outside its roles (a django-guardian object grant)."""
-    require(actor, "membership.manage", team)
-    codename = _grantable(perm)
-    with transaction.atomic():
-        assign_perm(codename, user, team)
-        audit_record(
-            actor=actor, action="grant.add", obj=team, team=team, after={"user": user.username, "permission": perm}
-        )
-    forget_roles(user)
+    _team_grant_change(actor=actor, team=team, user=user, perm=perm, grant=True)
 
 
 def team_grant_remove(*, actor, team: Team, user: User, perm: str) -> None:
     """Take back an object grant on the team."""
+    _team_grant_change(actor=actor, team=team, user=user, perm=perm, grant=False)
+
+
+def _team_grant_change(*, actor, team: Team, user: User, perm: str, grant: bool) -> None:
     require(actor, "membership.manage", team)
     codename = _grantable(perm)
+    detail = {"user": user.username, "permission": perm}
     with transaction.atomic():
-        remove_perm(codename, user, team)
+        (assign_perm if grant else remove_perm)(codename, user, team)
         audit_record(
-            actor=actor, action="grant.remove", obj=team, team=team, before={"user": user.username, "permission": perm}
+            actor=actor,
+            action="grant.add" if grant else "grant.remove",
+            obj=team,
+            team=team,
+            after=detail if grant else None,
+            before=None if grant else detail,
         )
+    forget_roles(user)
