@@ -40,7 +40,7 @@ class TokenCreateForm(forms.Form):
     expires_at = forms.DateTimeField(
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-        help_text="Optional; at most a year.",
+        help_text="Optional, in UTC; at most a year.",
     )
 
 
