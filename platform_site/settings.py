@@ -50,6 +50,11 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.audit",
+    "apps.catalog",
+    "apps.governance",
+    "apps.tools",
+    "apps.prompts",
+    "apps.agents",
 ]
 
 MIDDLEWARE = [

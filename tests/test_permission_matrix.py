@@ -7,23 +7,21 @@ Another team's object is a 404; a known object without the permission is a 403.
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from apps.audit.models import AuditEvent
+from tests.matrix import LOGIN, ONLY_READERS_OF_AUDIT, ROLES, TEAM_MEMBERS_ONLY, everyone
 
-ROLES = ["anonymous", "outsider", "viewer", "operator", "builder", "owner", "auditor", "admin"]
-LOGIN = 302  # a page redirects anonymous visitors to the sign-in page
-
-
-def everyone(status, anonymous=LOGIN, **overrides):
-    answer = {role: status for role in ROLES}
-    answer["anonymous"] = anonymous
-    answer.update(overrides)
-    return answer
-
-
-TEAM_MEMBERS_ONLY = dict(outsider=404)
-ONLY_READERS_OF_AUDIT = dict(outsider=403, viewer=403, operator=403, builder=403, owner=403)
+# Areas that add rows (each module: PAGES, API, optional setup(world) -> ids for placeholders).
+AREA_MATRICES = [
+    "tests.catalog.matrix",
+    "tests.governance.matrix",
+    "tests.tools.matrix",
+    "tests.prompts.matrix",
+    "tests.agents.matrix",
+]
 
 # (id, method, path, data, expected status by role)
 PAGES = [
@@ -181,6 +179,20 @@ API = [
     ("api_redoc", "get", "/api/v1/redoc/", None, everyone(200, anonymous=401)),
 ]
 
+_AREAS = [importlib.import_module(name) for name in AREA_MATRICES]
+for _area in _AREAS:
+    PAGES += _area.PAGES
+    API += _area.API
+
+
+def _area_ids(world) -> dict:
+    ids = dict(world.ids)
+    for area in _AREAS:
+        if hasattr(area, "setup"):
+            ids.update(area.setup(world))
+    return ids
+
+
 CASES = [
     (case_id, role, method, path, data, expected[role])
     for case_id, method, path, data, expected in PAGES + API
@@ -203,7 +215,11 @@ def test_permission_matrix(client, world, case_id, role, method, path, data, exp
     if data is not None:
         kwargs = {"data": data, "content_type": "application/json"} if path.startswith("/api/") else {"data": data}
     denials_before = AuditEvent.objects.filter(action="permission.denied").count()
-    response = getattr(client, method)(path.format(**world.ids), **kwargs)
+    ids = _area_ids(world)
+    if isinstance(data, dict):
+        data = {k: (v.format(**ids) if isinstance(v, str) else v) for k, v in data.items()}
+        kwargs["data"] = data
+    response = getattr(client, method)(path.format(**ids), **kwargs)
     assert response.status_code == expected, (
         f"{role} {method.upper()} {path}: {response.status_code}, expected {expected}"
     )
@@ -229,6 +245,7 @@ def test_matrix_covers_every_url(world):
             elif (p.namespace or "") not in exempt_namespaces:
                 yield from walk(p.url_patterns, f"{namespace}{p.namespace}:" if p.namespace else namespace)
 
-    covered = {resolve(path.format(**world.ids).split("?")[0]).view_name for _, _, path, _, _ in PAGES + API}
+    ids = _area_ids(world)
+    covered = {resolve(path.format(**ids).split("?")[0]).view_name for _, _, path, _, _ in PAGES + API}
     uncovered = sorted(set(walk(get_resolver().url_patterns)) - covered)
     assert not uncovered, f"Add these URLs to the permission matrix: {uncovered}"

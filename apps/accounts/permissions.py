@@ -30,6 +30,8 @@ class Permission:
     team_scoped: bool = True
     # The token scope a request made with an API token needs for it.
     scope: str = TokenScope.READ
+    # The guardian codename granting it on one object of another model (e.g. one agent).
+    object_codename: str | None = None
 
 
 PERMISSIONS: dict[str, Permission] = {
@@ -63,13 +65,32 @@ PERMISSIONS: dict[str, Permission] = {
         ),
         Permission("audit.view", "Read and export the audit log", read_only=True, team_scoped=False),
         Permission("sso.manage", "Edit SSO group mappings", team_scoped=False, scope=TokenScope.WRITE),
+        # Registry (issue #3): the model catalog is the organisation's decision; the rest is per team.
+        Permission("catalog.manage", "Add and change providers and models", team_scoped=False, scope=TokenScope.WRITE),
+        Permission(
+            "registry.edit", "Create and edit tools, prompts and agents; publish versions", scope=TokenScope.WRITE
+        ),
+        Permission(
+            "agent.promote",
+            "Promote an agent's version to production, roll back, retire",
+            scope=TokenScope.WRITE,
+            object_codename="agents.promote_agent",
+        ),
+        Permission("secret.manage", "Create, rotate, delete and grant the team's secrets", scope=TokenScope.WRITE),
+        Permission("run.start", "Run agents", scope=TokenScope.RUN, object_codename="agents.run_agent"),
+        Permission(
+            "run.approve",
+            "Approve or reject tool calls waiting for a person",
+            scope=TokenScope.RUN,
+            object_codename="agents.approve_agent",
+        ),
     ]
 }
 
 _VIEWER = {"team.view", "token.create"}
-_OPERATOR = _VIEWER | set()
-_BUILDER = _OPERATOR | set()
-_OWNER = _BUILDER | {"team.change", "membership.manage", "token.manage"}
+_OPERATOR = _VIEWER | {"run.start", "run.approve"}
+_BUILDER = _OPERATOR | {"registry.edit"}
+_OWNER = _BUILDER | {"team.change", "membership.manage", "token.manage", "agent.promote", "secret.manage"}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     TeamRole.VIEWER: frozenset(_VIEWER),
@@ -117,8 +138,11 @@ def forget_roles(user) -> None:
         del user._fleetdeck_roles
 
 
-def has_perm(user, perm: str, team=None) -> bool:
-    """Return whether the user holds the permission on the team (or organisation-wide)."""
+def has_perm(user, perm: str, team=None, obj=None) -> bool:
+    """Return whether the user holds the permission on the team (or organisation-wide).
+
+    With obj (e.g. an agent), an object grant on that one object counts too.
+    """
     spec = PERMISSIONS.get(perm)
     if spec is None:
         raise KeyError(f"Unknown permission {perm!r}: declare it in apps/accounts/permissions.py.")
@@ -141,14 +165,16 @@ def has_perm(user, perm: str, team=None) -> bool:
     role = role_in(user, team)
     if role is not None and perm in ROLE_PERMISSIONS[role]:
         return True
-    if spec.grant_codename and not isinstance(team, int):
-        return user.has_perm(spec.grant_codename, team)
+    if spec.grant_codename and not isinstance(team, int) and user.has_perm(spec.grant_codename, team):
+        return True
+    if spec.object_codename and obj is not None and obj._meta.app_label == spec.object_codename.split(".")[0]:
+        return user.has_perm(spec.object_codename, obj)
     return False
 
 
 def require(user, perm: str, team=None, obj=None) -> None:
     """Raise AccessDenied unless the user holds the permission; services call this once per action."""
-    if not has_perm(user, perm, team):
+    if not has_perm(user, perm, team, obj):
         raise AccessDenied(perm=perm, team=team, obj=obj)
 
 

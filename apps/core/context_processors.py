@@ -1,16 +1,57 @@
 """What every page's shell needs: the current team, the user's role there, the navigation."""
 
 from django.conf import settings
+from django.urls import NoReverseMatch, reverse
 
+# (label, area, URL name of the built page). Until an area's page exists, its placeholder says
+# what will live there; once the URL name resolves, the navigation links the real page.
 NAV = [
     (
         "Build",
-        [("Studio", "studio"), ("Agents", "agents"), ("Tools", "tools"), ("Prompts", "prompts"), ("Models", "models")],
+        [
+            ("Studio", "studio", "agents:studio"),
+            ("Agents", "agents", "agents:agent_list"),
+            ("Tools", "tools", "tools:tool_list"),
+            ("Prompts", "prompts", "prompts:prompt_list"),
+            ("Models", "models", "catalog:model_list"),
+        ],
     ),
-    ("Run", [("Runs", "runs"), ("Approvals", "approvals"), ("Context", "context"), ("Workflows", "workflows")]),
-    ("Observe", [("Observability", "observability"), ("Evaluations", "evals"), ("Gateway", "gateway")]),
-    ("Govern", [("Inventory", "inventory"), ("Policies", "policies"), ("Secrets", "secrets")]),
+    (
+        "Run",
+        [
+            ("Runs", "runs", None),
+            ("Approvals", "approvals", None),
+            ("Context", "context", None),
+            ("Workflows", "workflows", None),
+        ],
+    ),
+    (
+        "Observe",
+        [("Observability", "observability", None), ("Evaluations", "evals", None), ("Gateway", "gateway", None)],
+    ),
+    (
+        "Govern",
+        [
+            ("Inventory", "inventory", "agents:inventory"),
+            ("Policies", "policies", None),
+            ("Secrets", "secrets", "governance:secret_list"),
+        ],
+    ),
 ]
+
+
+def _href(area: str, url_name: str | None) -> str:
+    if url_name:
+        try:
+            return reverse(url_name)
+        except NoReverseMatch:
+            pass
+    return reverse("core:area", args=[area])
+
+
+def navigation() -> list[tuple[str, list[tuple[str, str]]]]:
+    """Return the navigation sections as (title, [(label, href)])."""
+    return [(title, [(label, _href(area, name)) for label, area, name in items]) for title, items in NAV]
 
 
 def shell(request):
@@ -23,7 +64,7 @@ def shell(request):
     team, teams = current_team(request)
     return {
         "oidc_enabled": settings.OIDC_ENABLED,
-        "nav_sections": NAV,
+        "nav_sections": navigation(),
         "current_team": team,
         "visible_teams": teams,
         "current_role": role_label(user, team),

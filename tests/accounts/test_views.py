@@ -110,12 +110,16 @@ def test_membership_of_another_team_cannot_be_changed_through_this_one(client, w
 
 
 def test_every_area_of_the_design_is_in_the_navigation(client, world):
-    from apps.core.views import AREAS
+    from apps.core.context_processors import NAV, navigation
 
     client.force_login(world["viewer"])
     html = client.get("/").content.decode()
-    for area in AREAS:
-        assert f'href="/area/{area}/"' in html
+    labels = [label for _, items in NAV for label, _, _ in items]
+    assert len(labels) == 15
+    for _, items in navigation():
+        for label, href in items:
+            assert f'<a href="{href}">{label}</a>' in html
+            assert client.get(href).status_code == 200, href
     assert "not built yet" in client.get("/area/evals/").content.decode()
 
 
