@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from apps.audit.services import audit_record, snapshot
 from apps.core.exceptions import ServiceError
+from apps.core.validation import full_clean_or_error
 
 from .models import ApiToken, Membership, OrgRole, Source, Team, TeamRole, TokenScope, User
 from .permissions import PERMISSIONS, allowed_token_scopes, forget_roles, require
@@ -21,20 +21,11 @@ TEAM_FIELDS = ["slug", "name", "description", "monthly_budget"]
 TOKEN_MAX_DAYS = 366
 
 
-def _full_clean(obj, *, exclude=None) -> None:
-    """Validate a model instance, turning the first error into a ServiceError naming the field."""
-    try:
-        obj.full_clean(exclude=exclude)
-    except ValidationError as exc:
-        field, messages = next(iter(exc.message_dict.items()))
-        raise ServiceError(messages[0], field=None if field == "__all__" else field) from None
-
-
 def team_create(*, actor, slug: str, name: str, description: str = "", monthly_budget: Decimal | int = 0) -> Team:
     """Create a team (platform admins only)."""
     require(actor, "team.create")
     team = Team(slug=slug, name=name, description=description, monthly_budget=monthly_budget)
-    _full_clean(team)
+    full_clean_or_error(team)
     with transaction.atomic():
         team.save()
         audit_record(actor=actor, action="team.create", obj=team, team=team, after=snapshot(team, TEAM_FIELDS))
@@ -50,7 +41,7 @@ def team_update(*, actor, team: Team, **changes) -> Team:
     before = snapshot(team, TEAM_FIELDS)
     for key, value in changes.items():
         setattr(team, key, value)
-    _full_clean(team)
+    full_clean_or_error(team)
     with transaction.atomic():
         team.save()
         audit_record(

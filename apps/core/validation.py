@@ -1,0 +1,17 @@
+"""Turn model validation into the ServiceError every service raises."""
+
+from django.core.exceptions import ValidationError
+
+from .exceptions import ServiceError
+
+
+def full_clean_or_error(obj, *, exclude=None) -> None:
+    """Validate a model instance; raise the first error as a ServiceError naming its field.
+
+    Multi-column unique constraints are left to the service, which says in words what clashes.
+    """
+    try:
+        obj.full_clean(exclude=exclude, validate_constraints=False)
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise ServiceError(messages[0], field=None if field == "__all__" else field) from None
