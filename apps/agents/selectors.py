@@ -41,11 +41,11 @@ def agent_list(*, user, team=None, filters: dict | None = None) -> QuerySet[Agen
     if "tag" in f:
         qs = qs.filter(tags__icontains=f["tag"])
     if "model" in f:
-        qs = qs.filter(versions__model__name__icontains=f["model"]).distinct()
+        qs = qs.filter(channels__version__model__name__icontains=f["model"]).distinct()
     if "tool" in f:
-        qs = qs.filter(versions__tool_versions__tool__name=f["tool"]).distinct()
+        qs = qs.filter(channels__version__tool_versions__tool__name=f["tool"]).distinct()
     if "permission" in f:
-        qs = qs.filter(versions__tool_versions__permissions_required__icontains=f["permission"]).distinct()
+        qs = qs.filter(channels__version__tool_versions__permissions_required__icontains=f["permission"]).distinct()
     if "external" in f:
         qs = qs.filter(external=f["external"] in (True, "true", "1", "yes"))
     return qs.order_by("team__slug", "name")
@@ -105,7 +105,8 @@ def inventory_row(agent: Agent) -> dict:
         "id": agent.pk,
         "team": agent.team.slug,
         "name": agent.name,
-        "namespace": f"{agent.team.slug}/{agent.name}",
+        "namespace": agent.team.slug,
+        "full_name": f"{agent.team.slug}/{agent.name}",
         "owner": agent.owner.username if agent.owner else None,
         "status": agent.status,
         "risk_tier": agent.risk_tier,

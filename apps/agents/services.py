@@ -232,7 +232,7 @@ def agent_publish(*, actor, agent: Agent, version: str, notes: str = "") -> Agen
 
 def _check_reason(reason: str) -> str:
     reason = (reason or "").strip()
-    if len(reason) < 3:
+    if len(reason) < 2:
         raise ServiceError("Say why, in a few words: the promotion history keeps it.", field="reason")
     if len(reason) > 500:
         raise ServiceError("The reason is too long: at most 500 characters.", field="reason")

@@ -22,10 +22,15 @@ DRAFT_FORM = {
     "input_schema": "",
     "output_schema": "",
 }
+# Block style: the matrix fills {placeholders} in data, so no braces here.
 DOCUMENT = """apiVersion: fleetdeck/v1
 kind: Agent
-metadata: {name: imported-bot}
-spec: {model: simulated/sim-small, prompt: {inline: Be kind.}}
+metadata:
+  name: imported-bot
+spec:
+  model: simulated/sim-small
+  prompt:
+    inline: Be kind.
 """
 A = "/agents/{agent}"
 AGENT_API = "/api/v1/agents/{agent}"

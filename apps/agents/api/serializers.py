@@ -115,6 +115,7 @@ class InventoryRowSerializer(serializers.Serializer):
     team = serializers.CharField()
     name = serializers.CharField()
     namespace = serializers.CharField()
+    full_name = serializers.CharField()
     owner = serializers.CharField(allow_null=True)
     status = serializers.CharField()
     risk_tier = serializers.CharField()
