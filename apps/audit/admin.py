@@ -1,24 +1,17 @@
 from django.contrib import admin
 
+from apps.core.admin import ReadOnlyModelAdmin
+
 from .models import AuditEvent
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyModelAdmin):
     """Read-only: the audit log is changed by nobody, admins included."""
 
     list_display = ["seq", "created_at", "actor_label", "action", "outcome", "team_slug", "object_repr"]
     list_filter = ["outcome", "actor_type"]
     search_fields = ["action", "actor_label", "object_repr", "request_id"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class AuditedModelAdmin(admin.ModelAdmin):

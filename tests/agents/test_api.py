@@ -83,3 +83,18 @@ def test_import_via_api_is_all_or_nothing(client, world, registry):
     )
     assert response.status_code == 400 and "limits.max_steps" in response.json()
     assert not Agent.objects.filter(name="a1").exists() and AuditEvent.objects.count() == count
+
+
+def test_the_admin_cannot_change_a_published_version(client, world, registry):
+    agent = Agent.objects.create(team=world.team, name="x", draft_spec={})
+    client.force_login(world["owner"])
+    client.put(f"/api/v1/agents/{agent.pk}/draft/", {"spec": spec()}, content_type="application/json")
+    client.post(f"/api/v1/agents/{agent.pk}/publish/", {"version": "1.0.0"}, content_type="application/json")
+    version = AgentVersion.objects.get(agent=agent)
+    client.force_login(world["admin"])
+    url = f"/admin/agents/agentversion/{version.pk}/change/"
+    page = client.get(url)
+    assert page.status_code == 200 and "Save" not in page.content.decode()  # shown read-only
+    client.post(url, {"release_notes": "rewritten"})
+    assert client.post(f"/admin/agents/agentversion/{version.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert AgentVersion.objects.get(pk=version.pk).release_notes == ""
