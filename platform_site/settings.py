@@ -185,6 +185,12 @@ AUTH_PASSWORD_VALIDATORS = [
 GUARDIAN_RAISE_403 = False
 ANONYMOUS_USER_NAME = None  # no guardian anonymous user: anonymous visitors get nothing
 
+# --- Secrets ----------------------------------------------------------------------------------
+# Fernet keys, comma-separated, newest first (apps/governance/crypto.py). Required in production;
+# in development a key is derived from SECRET_KEY. Rotate: put a new key first, run
+# `manage.py rotate_secret_key`, then drop the old one.
+FLEETDECK_SECRET_KEYS = get_list("FLEETDECK_SECRET_KEYS")
+
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
