@@ -1,4 +1,7 @@
 from rest_framework.routers import SimpleRouter
 
+from . import views
+
 router = SimpleRouter()
+router.register("tools", views.ToolViewSet, basename="tool")
 urlpatterns = router.urls

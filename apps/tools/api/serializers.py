@@ -1,0 +1,148 @@
+from rest_framework import serializers
+
+from ..models import Tool, ToolVersion
+from ..selectors import tool_permissions
+
+
+class ToolSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    latest_version = serializers.CharField(read_only=True, allow_null=True, help_text="The highest published version.")
+    kind = serializers.SerializerMethodField(help_text="Of the latest version, else of the draft.")
+    side_effect = serializers.SerializerMethodField(help_text="Of the latest version, else of the draft.")
+    permissions_required = serializers.SerializerMethodField(help_text="Of the latest version, else of the draft.")
+
+    class Meta:
+        model = Tool
+        fields = [
+            "id",
+            "team",
+            "name",
+            "description",
+            "owner",
+            "kind",
+            "side_effect",
+            "permissions_required",
+            "latest_version",
+            "deprecated",
+            "deprecated_at",
+            "draft_spec",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_kind(self, tool) -> str | None:
+        return getattr(tool, "current_kind", None) or tool.draft_spec.get("kind")
+
+    def get_side_effect(self, tool) -> str | None:
+        return getattr(tool, "current_side_effect", None) or tool.draft_spec.get("side_effect")
+
+    def get_permissions_required(self, tool) -> list[str]:
+        return tool_permissions(tool)
+
+
+class RegistryCreateSerializer(serializers.Serializer):
+    team = serializers.SlugField(max_length=50, help_text="The slug of the team it belongs to.")
+    name = serializers.CharField(max_length=100, help_text="Lowercase, e.g. crm-lookup; referred to as name@version.")
+    description = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, help_text="A summary for people."
+    )
+    owner = serializers.CharField(
+        max_length=150, required=False, help_text="Username of a team member; defaults to you."
+    )
+    spec = serializers.JSONField(help_text="The first draft spec (a tool's or a prompt's, see the spec file format).")
+
+
+class RegistryUpdateSerializer(serializers.Serializer):
+    spec = serializers.JSONField(required=False, help_text="The new draft spec (replaces the draft).")
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    owner = serializers.CharField(max_length=150, required=False, help_text="Username of a team member.")
+
+
+class RegistryPublishSerializer(serializers.Serializer):
+    version = serializers.CharField(max_length=32, help_text="major.minor.patch, greater than the latest.")
+    release_notes = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class ToolVersionSerializer(serializers.ModelSerializer):
+    tool = serializers.CharField(source="tool.name", read_only=True)
+    # Plain strings, not enums: "kind" names other choice sets elsewhere in the API.
+    kind = serializers.CharField(read_only=True, help_text="http, python, agent_handoff, mcp or context.")
+    side_effect = serializers.CharField(read_only=True, help_text="read or write.")
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    ref = serializers.CharField(read_only=True, help_text="name@version, as agents refer to it.")
+
+    class Meta:
+        model = ToolVersion
+        fields = [
+            "tool",
+            "version",
+            "ref",
+            "content_hash",
+            "kind",
+            "side_effect",
+            "permissions_required",
+            "spec",
+            "author",
+            "created_at",
+            "release_notes",
+        ]
+        read_only_fields = fields
+
+
+class RegistryVersionRefSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    content_hash = serializers.CharField()
+
+
+class RegistryChangeSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="Dotted path of the changed field.")
+    change = serializers.ChoiceField(choices=["added", "removed", "changed"])
+    before = serializers.JSONField(allow_null=True)
+    after = serializers.JSONField(allow_null=True)
+
+
+# "from" is a Python keyword, so the class is built from a dict of its fields.
+RegistryCompareSerializer = type(
+    "RegistryCompareSerializer",
+    (serializers.Serializer,),
+    {
+        "from": RegistryVersionRefSerializer(),
+        "to": RegistryVersionRefSerializer(),
+        "changes": RegistryChangeSerializer(many=True),
+    },
+)
+
+
+class RegistryImportSerializer(serializers.Serializer):
+    team = serializers.SlugField(max_length=50, help_text="The slug of the team to import into.")
+    document = serializers.CharField(
+        max_length=512 * 1024, trim_whitespace=False, help_text="The spec file's text (YAML or JSON)."
+    )
+    publish_version = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, help_text="Optional: publish the imported draft as this."
+    )
+    release_notes = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class ToolImportResultSerializer(serializers.Serializer):
+    tool = ToolSerializer()
+    created = serializers.BooleanField(help_text="True when the tool was new, false when its draft was replaced.")
+    published_version = serializers.CharField(allow_null=True)
+
+
+class ToolAgentUseSerializer(serializers.Serializer):
+    agent = serializers.CharField()
+    agent_id = serializers.IntegerField()
+    version = serializers.CharField(help_text="The agent version using the tool version.")
+    live = serializers.ListField(child=serializers.CharField(), help_text="Channels where that agent version is live.")
+
+
+class ToolImpactSerializer(serializers.Serializer):
+    version = serializers.CharField(source="version.version")
+    agent_versions = ToolAgentUseSerializer(many=True)
+
+
+class ToolDeprecateSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, help_text="Why, and what to use instead.")
