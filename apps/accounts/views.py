@@ -9,6 +9,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.core.exceptions import ServiceError
+from apps.core.validation import add_service_error
 from apps.core.views import login_required_view
 
 from . import selectors, services
@@ -25,10 +26,6 @@ from .forms import (
 )
 from .permissions import allowed_token_scopes, has_perm
 from .teams import current_team, current_team_set
-
-
-def _add_service_error(form, exc: ServiceError) -> None:
-    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
 
 
 def _safe_next(request) -> str:
@@ -109,7 +106,7 @@ def team_list_view(request):
             messages.success(request, f"Team {team.name} created.")
             return redirect("accounts:team_detail", slug=team.slug)
         except ServiceError as exc:
-            _add_service_error(form, exc)
+            add_service_error(form, exc)
     teams = selectors.team_list(user=request.user)
     status = 400 if request.method == "POST" else 200
     return render(
@@ -226,7 +223,7 @@ def token_list_view(request):
                 created = {"token": token, "secret": secret}
                 form = TokenCreateForm()
             except ServiceError as exc:
-                _add_service_error(form, exc)
+                add_service_error(form, exc)
         status = 200 if created else 400
     context = {
         "form": form,

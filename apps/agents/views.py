@@ -16,6 +16,7 @@ from apps.accounts.permissions import has_perm
 from apps.accounts.teams import current_team
 from apps.core.exceptions import ServiceError
 from apps.core.registry import spec_file_response, version_compare, version_pair
+from apps.core.validation import add_service_error
 from apps.core.versioning import next_versions
 from apps.core.views import login_required_view
 
@@ -32,11 +33,6 @@ from .forms import (
     RollbackForm,
     form_field_for,
 )
-
-
-def _error_into(form, exc: ServiceError, field_for=lambda f: f) -> None:
-    name = field_for(exc.field)
-    form.add_error(name if name in form.fields else None, exc.message)
 
 
 def _rights(user, agent) -> dict:
@@ -71,7 +67,7 @@ def studio_view(request):
             messages.success(request, f"Agent {agent.name} created: now design its draft.")
             return redirect("agents:agent_studio", pk=agent.pk)
         except ServiceError as exc:
-            _error_into(form, exc)
+            add_service_error(form, exc)
     drafts = selectors.agent_list(user=request.user, team=team).filter(versions__isnull=True) if team else []
     status = 400 if request.method == "POST" else 200
     can_create = team is not None and has_perm(request.user, "registry.edit", team)
@@ -111,7 +107,7 @@ def agent_studio_view(request, pk: int):
                 messages.success(request, "Draft saved and valid: it can be published.")
                 return redirect("agents:agent_studio", pk=agent.pk)
             except ServiceError as exc:
-                _error_into(form, exc, form_field_for)
+                add_service_error(form, exc, form_field_for)
         status = 400
     versions = selectors.agent_version_list(agent=agent)
     latest = versions.first()
@@ -177,7 +173,7 @@ def agent_detail_view(request, pk: int):
                 messages.success(request, "Saved.")
                 return redirect("agents:agent_detail", pk=agent.pk)
             except ServiceError as exc:
-                _error_into(meta_form, exc)
+                add_service_error(meta_form, exc)
         status = 400
     context = {
         "agent": agent,

@@ -12,13 +12,13 @@ import re
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.permissions import require
 from apps.audit.services import audit_record, snapshot
 from apps.core.exceptions import ServiceError
+from apps.core.validation import full_clean_or_error
 
 from .models import Model, ModelStatus, Provider, ProviderKind
 
@@ -50,15 +50,6 @@ MAX_TIMEOUT_SECONDS = 3600
 MAX_RETRIES = 10
 
 
-def _full_clean(obj, *, exclude=None) -> None:
-    """Validate a model instance, turning the first error into a ServiceError naming the field."""
-    try:
-        obj.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
-    except ValidationError as exc:
-        field, messages = next(iter(exc.message_dict.items()))
-        raise ServiceError(messages[0], field=None if field == "__all__" else field) from None
-
-
 def _provider_snapshot(provider: Provider) -> dict:
     data = snapshot(provider, PROVIDER_FIELDS)
     data["api_key_secret"] = provider.api_key_secret.name if provider.api_key_secret_id else None
@@ -83,7 +74,7 @@ def _check_base_url(url: str) -> None:
 
 def _check_provider(provider: Provider) -> None:
     _check_base_url(provider.base_url)
-    _full_clean(provider, exclude=["base_url"])
+    full_clean_or_error(provider, exclude=["base_url"], validate_unique=False)
     if provider.kind == ProviderKind.OPENAI_COMPATIBLE and not provider.base_url:
         raise ServiceError(
             "An OpenAI-compatible provider needs its base URL, e.g. https://api.openai.com/v1.", field="base_url"
@@ -200,7 +191,7 @@ def _check_model(model: Model) -> None:
             "at most 100 characters.",
             field="name",
         )
-    _full_clean(model)
+    full_clean_or_error(model, validate_unique=False)
     if model.max_output_tokens > model.context_window:
         raise ServiceError(
             f"The maximum output ({model.max_output_tokens} tokens) cannot exceed the context window "

@@ -8,14 +8,11 @@ from django.views.decorators.http import require_POST
 from apps.accounts.permissions import has_perm, require
 from apps.accounts.teams import current_team
 from apps.core.exceptions import ServiceError
+from apps.core.validation import add_service_error
 from apps.core.views import login_required_view
 
 from . import selectors, services
 from .forms import SecretCreateForm, SecretDescriptionForm, SecretGrantForm, SecretValueForm
-
-
-def _add_service_error(form, exc: ServiceError) -> None:
-    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
 
 
 def _with_used_by(secrets) -> list:
@@ -69,7 +66,7 @@ def secret_create_view(request):
             messages.success(request, f"Secret {secret.name} created. Its value is stored encrypted and never shown.")
             return redirect("governance:secret_detail", pk=secret.pk)
         except ServiceError as exc:
-            _add_service_error(form, exc)
+            add_service_error(form, exc)
     status = 400 if request.method == "POST" else 200
     return render(request, "governance/secret_form.html", {"form": form, "team": team}, status=status)
 
@@ -110,7 +107,7 @@ def secret_update_view(request, pk: int):
             messages.success(request, "Description saved.")
             return redirect("governance:secret_detail", pk=secret.pk)
         except ServiceError as exc:
-            _add_service_error(form, exc)
+            add_service_error(form, exc)
     return _render_detail(request, secret, status=400, description_form=form)
 
 
@@ -127,7 +124,7 @@ def secret_set_value_view(request, pk: int):
             messages.success(request, f"New value of {secret.name} stored. Grants are unchanged.")
             return redirect("governance:secret_detail", pk=secret.pk)
         except ServiceError as exc:
-            _add_service_error(form, exc)
+            add_service_error(form, exc)
     return _render_detail(request, secret, status=400, value_form=form)
 
 

@@ -38,10 +38,16 @@ def make_tool(team, name, *, permissions=(), side_effect="read", kind="http", ve
 
 class Registry:
     def __init__(self, world):
-        provider = Provider.objects.create(name="simulated", display_name="Simulated", kind="simulated")
-        self.model = Model.objects.create(provider=provider, name="sim-small", status="approved")
-        self.big_model = Model.objects.create(provider=provider, name="sim-large", status="approved")
-        self.blocked = Model.objects.create(provider=provider, name="sim-old", status="blocked")
+        provider, _ = Provider.objects.get_or_create(
+            name="simulated", defaults={"display_name": "Simulated", "kind": "simulated"}
+        )
+        self.model, _ = Model.objects.get_or_create(
+            provider=provider, name="sim-small", defaults={"status": "approved"}
+        )
+        self.big_model, _ = Model.objects.get_or_create(
+            provider=provider, name="sim-large", defaults={"status": "approved"}
+        )
+        self.blocked, _ = Model.objects.get_or_create(provider=provider, name="sim-old", defaults={"status": "blocked"})
         self.search = make_tool(world.team, "kb.search", permissions=["kb.read"])
         self.crm = make_tool(world.team, "crm.update", permissions=["crm.write"], side_effect="write")
         self.old = make_tool(world.team, "legacy", deprecated=True)
