@@ -1,11 +1,13 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.accounts.demo import seed_demo
+from apps.accounts.demo import ADMIN_USERNAME, seed_demo
+from apps.accounts.models import User
+from apps.agents.demo import seed_demo_fleet
 
 
 class Command(BaseCommand):
-    help = "Create the demo organisation (idempotent) and print its login details."
+    help = "Create the demo organisation and its agent fleet (idempotent) and print the login details."
 
     def add_arguments(self, parser):
         parser.add_argument("--allow-production", action="store_true", help="Seed even with FLEETDECK_ENV=production.")
@@ -16,7 +18,15 @@ class Command(BaseCommand):
                 "Refusing to seed demo users with known passwords in production. Pass --allow-production if you mean it."
             )
         result = seed_demo()
+        fleet = seed_demo_fleet(admin=User.objects.get(username=ADMIN_USERNAME))
+        counts = fleet["counts"]
         self.stdout.write(self.style.SUCCESS("Demo organisation ready. Sign in at http://127.0.0.1:8000/login/ as:"))
         for username, roles in result["users"]:
             self.stdout.write(f"  {username:<8} {roles}")
         self.stdout.write(f"Password for every demo account: {result['password']}  (kept in {result['file']})")
+        # Totals, not what this run created: a re-run prints the same lines.
+        self.stdout.write(
+            f"Demo fleet in teams {', '.join(fleet['teams'])}: {counts['agents']} agents "
+            f"({counts['active_agents']} active), {counts['tools']} tools, {counts['prompts']} prompts, "
+            f"{counts['secrets']} secrets (values random, never shown). See /agents/inventory/."
+        )
