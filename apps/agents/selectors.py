@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from guardian.shortcuts import get_objects_for_user
@@ -21,8 +24,11 @@ def agent_list(*, user, team=None, filters: dict | None = None) -> QuerySet[Agen
         return Agent.objects.none()
     visible = Q(team__in=team_list(user=user))
     if not sees_every_team(user) and request_token(user) is None:
+        # A short list of ids, not a subquery: OR-ing a subquery makes PostgreSQL scan every agent.
         granted = get_objects_for_user(user, GRANT_CODENAMES, klass=Agent, any_perm=True, accept_global_perms=False)
-        visible |= Q(pk__in=granted.values("pk"))
+        ids = list(granted.values_list("pk", flat=True))
+        if ids:
+            visible |= Q(pk__in=ids)
     qs = Agent.objects.filter(visible).select_related("team", "owner")
     if team is not None:
         qs = qs.filter(team=team)
@@ -40,15 +46,28 @@ def agent_list(*, user, team=None, filters: dict | None = None) -> QuerySet[Agen
         qs = qs.filter(owner__username=f["owner"])
     if "tag" in f:
         qs = qs.filter(tags__icontains=f["tag"])
+    # What the live channels reach, through a subquery: a join with DISTINCT fans out and sorts every row.
     if "model" in f:
-        qs = qs.filter(channels__version__model__name__icontains=f["model"]).distinct()
+        qs = qs.filter(pk__in=_live(version__model__name__icontains=f["model"]))
     if "tool" in f:
-        qs = qs.filter(channels__version__tool_versions__tool__name=f["tool"]).distinct()
+        qs = qs.filter(pk__in=_live(version__tool_versions__tool__name=f["tool"]))
     if "permission" in f:
-        qs = qs.filter(channels__version__tool_versions__permissions_required__icontains=f["permission"]).distinct()
+        qs = qs.filter(pk__in=_live(**_has_label(f["permission"])))
     if "external" in f:
         qs = qs.filter(external=f["external"] in (True, "true", "1", "yes"))
     return qs.order_by("team__slug", "name")
+
+
+def _live(**lookup):
+    return Channel.objects.filter(**lookup).values("agent_id")
+
+
+def _has_label(label: str) -> dict:
+    """Return the lookup matching tool versions that require exactly this permission label."""
+    if connection.vendor == "postgresql":
+        return {"version__tool_versions__permissions_required__contains": [label]}
+    # SQLite has no JSON containment; the quoted label matches one whole list item.
+    return {"version__tool_versions__permissions_required__icontains": json.dumps(label)}
 
 
 def agent_get(*, user, pk: int) -> Agent:
@@ -75,52 +94,79 @@ def channel_map(agent: Agent) -> dict[str, AgentVersion]:
 
 
 def inventory_list(*, user, filters: dict | None = None) -> QuerySet[Agent]:
-    """Return the inventory's agents with everything its rows show, fetched in a fixed number of queries."""
-    channels = Channel.objects.select_related("version__model__provider").prefetch_related(
-        "version__tool_versions__tool"
-    )
+    """Return the inventory's agents with their channels; rows come from inventory_rows()."""
+    channels = Channel.objects.select_related("version__model__provider")
     return agent_list(user=user, filters=filters).prefetch_related(Prefetch("channels", queryset=channels))
 
 
-def inventory_row(agent: Agent) -> dict:
-    """Return one inventory row: ownership, versions and what the live version reaches."""
-    channels = {c.name: c.version for c in agent.channels.all()}
-    live = channels.get(ChannelName.PRODUCTION) or channels.get(ChannelName.STAGING)
-    tools, permissions, secrets = [], set(), set()
-    if live is not None:
-        for tv in live.tool_versions.all():
-            tools.append(
-                {
-                    "name": tv.tool.name,
-                    "version": tv.version,
-                    "kind": tv.kind,
-                    "side_effect": tv.side_effect,
-                    "permissions": tv.permissions_required,
-                }
-            )
-            permissions.update(tv.permissions_required)
-            secrets.update(tv.spec.get("secrets", []))
-        secrets.update(live.spec.get("secrets", []))
-    return {
-        "id": agent.pk,
-        "team": agent.team.slug,
-        "name": agent.name,
-        "namespace": agent.team.slug,
-        "full_name": f"{agent.team.slug}/{agent.name}",
-        "owner": agent.owner.username if agent.owner else None,
-        "status": agent.status,
-        "risk_tier": agent.risk_tier,
-        "data_classification": agent.data_classification,
-        "external": agent.external,
-        "production_version": channels[ChannelName.PRODUCTION].version if ChannelName.PRODUCTION in channels else None,
-        "staging_version": channels[ChannelName.STAGING].version if ChannelName.STAGING in channels else None,
-        "model": live.model.ref if live else None,
-        "tools": tools,
-        "permissions": sorted(permissions),
-        "secrets": sorted(secrets),
-        "last_run_at": None,  # filled in once runs exist (runtime issue)
-        "cost_7d_usd": None,
-    }
+def inventory_rows(agents) -> list[dict]:
+    """Return inventory rows for a page of agents (from inventory_list) in one more query.
+
+    Only the live version's tools matter (production, else staging), so they are read for those
+    versions alone, as plain values.
+    """
+    agents = list(agents)
+    live = {}
+    for agent in agents:
+        channels = {c.name: c.version for c in agent.channels.all()}
+        live[agent.pk] = (channels, channels.get(ChannelName.PRODUCTION) or channels.get(ChannelName.STAGING))
+    version_ids = [version.pk for _, version in live.values() if version is not None]
+    through = AgentVersion.tool_versions.through
+    tools_by_version: dict[int, list[dict]] = {}
+    rows = (
+        through.objects.filter(agentversion_id__in=version_ids)
+        .values_list(
+            "agentversion_id",
+            "toolversion__tool__name",
+            "toolversion__version",
+            "toolversion__kind",
+            "toolversion__side_effect",
+            "toolversion__permissions_required",
+            "toolversion__spec",
+        )
+        .order_by("toolversion__tool__name")
+    )
+    for version_id, name, version, kind, side_effect, permissions, spec in rows:
+        tools_by_version.setdefault(version_id, []).append(
+            {
+                "name": name,
+                "version": version,
+                "kind": kind,
+                "side_effect": side_effect,
+                "permissions": permissions,
+                "secrets": spec.get("secrets", []) if isinstance(spec, dict) else [],
+            }
+        )
+    result = []
+    for agent in agents:
+        channels, version = live[agent.pk]
+        tools = tools_by_version.get(version.pk, []) if version else []
+        secrets = {s for t in tools for s in t.pop("secrets")} | set(version.spec.get("secrets", []) if version else [])
+        result.append(
+            {
+                "id": agent.pk,
+                "team": agent.team.slug,
+                "name": agent.name,
+                "namespace": agent.team.slug,
+                "full_name": f"{agent.team.slug}/{agent.name}",
+                "owner": agent.owner.username if agent.owner else None,
+                "status": agent.status,
+                "risk_tier": agent.risk_tier,
+                "data_classification": agent.data_classification,
+                "external": agent.external,
+                "production_version": channels[ChannelName.PRODUCTION].version
+                if ChannelName.PRODUCTION in channels
+                else None,
+                "staging_version": channels[ChannelName.STAGING].version if ChannelName.STAGING in channels else None,
+                "model": version.model.ref if version else None,
+                "tools": tools,
+                "permissions": sorted({p for t in tools for p in t["permissions"]}),
+                "secrets": sorted(secrets),
+                "last_run_at": None,  # filled in once runs exist (runtime issue)
+                "cost_7d_usd": None,
+            }
+        )
+    return result
 
 
 def _reach(version: AgentVersion) -> dict:

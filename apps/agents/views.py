@@ -181,8 +181,10 @@ def agent_detail_view(request, pk: int):
         "channels": selectors.channel_map(agent),
         "promotions": agent.promotions.select_related("from_version", "to_version", "actor")[:50],
         "meta_form": meta_form,
-        "promote_form": PromoteForm(initial={"version": versions.first().version if versions else ""}),
-        "rollback_form": RollbackForm(),
+        "promote_form": PromoteForm(
+            auto_id="promote-%s", initial={"version": versions.first().version if versions else ""}
+        ),
+        "rollback_form": RollbackForm(auto_id="rollback-%s"),
         "retire_form": RetireForm(),
         **_rights(request.user, agent),
     }
@@ -344,7 +346,7 @@ def inventory_view(request):
     filters = form.cleaned_data if form.is_valid() else {}
     agents = selectors.inventory_list(user=request.user, filters=filters)
     page = Paginator(agents, 50).get_page(request.GET.get("page"))
-    rows = [selectors.inventory_row(agent) for agent in page]
+    rows = selectors.inventory_rows(page)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -354,13 +356,20 @@ def inventory_view(request):
     )
 
 
+def _all_rows(agents, chunk: int = 500):
+    """Yield inventory rows for every agent, a chunk at a time."""
+    total = agents.count()
+    for start in range(0, total, chunk):
+        yield from selectors.inventory_rows(agents[start : start + chunk])
+
+
 @login_required_view
 def inventory_export_view(request, fmt: str):
     form = InventoryFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     agents = selectors.inventory_list(user=request.user, filters=filters)
     if fmt == "json":
-        body = json.dumps([selectors.inventory_row(a) for a in agents.iterator(chunk_size=500)], indent=2)
+        body = json.dumps(list(_all_rows(agents)), indent=2)
         response = HttpResponse(body, content_type="application/json")
         response["Content-Disposition"] = 'attachment; filename="fleet-inventory.json"'
         return response
@@ -369,8 +378,7 @@ def inventory_export_view(request, fmt: str):
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(INVENTORY_COLUMNS)
-        for agent in agents.iterator(chunk_size=500):
-            row = selectors.inventory_row(agent)
+        for row in _all_rows(agents):
             row["tools"] = " ".join(f"{t['name']}@{t['version']}" for t in row["tools"])
             row["permissions"] = " ".join(row["permissions"])
             row["secrets"] = " ".join(row["secrets"])

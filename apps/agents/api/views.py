@@ -213,4 +213,4 @@ class InventoryViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def list(self, request):
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response([selectors.inventory_row(agent) for agent in page])
+        return self.get_paginated_response(selectors.inventory_rows(page))
