@@ -231,3 +231,15 @@ class InventoryFilterForm(forms.Form):
     permission = forms.CharField(required=False, max_length=63)
     model = forms.CharField(required=False, max_length=100)
     external = forms.ChoiceField(required=False, choices=[("", "Any"), ("true", "External"), ("false", "Internal")])
+
+
+class AgentGrantForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    permission = forms.ChoiceField(
+        choices=[
+            ("agent.promote", "Promote to production"),
+            ("run.start", "Run"),
+            ("run.approve", "Approve tool calls"),
+        ]
+    )
+    action = forms.ChoiceField(choices=[("add", "Grant"), ("remove", "Take back")], initial="add")

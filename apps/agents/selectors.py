@@ -311,3 +311,26 @@ def studio_choices(*, team, agent: Agent | None = None) -> dict:
         "tools": tools,
         "handoffs": [(a.name, a.name) for a in handoffs],
     }
+
+
+def agent_grant_list(*, agent: Agent) -> list[dict]:
+    """Return the object grants on the agent: [{user, permission}]."""
+    from guardian.shortcuts import get_users_with_perms
+
+    from apps.accounts.permissions import PERMISSIONS
+
+    by_codename = {
+        p.object_codename.split(".")[1]: p.name
+        for p in PERMISSIONS.values()
+        if (p.object_codename or "").startswith("agents.")
+    }
+    grants = get_users_with_perms(agent, attach_perms=True, with_group_users=False, with_superusers=False)
+    return sorted(
+        (
+            {"user": u.username, "permission": by_codename[c]}
+            for u, codes in grants.items()
+            for c in codes
+            if c in by_codename
+        ),
+        key=lambda g: (g["user"], g["permission"]),
+    )

@@ -391,3 +391,30 @@ def agent_document_metadata(agent: Agent) -> dict:
         "risk_tier": agent.risk_tier,
         "data_classification": agent.data_classification,
     }
+
+
+def agent_grant_change(*, actor, agent: Agent, user: User, perm: str, grant: bool) -> None:
+    """Give (or take back) one person a permission on this one agent: promote, run or approve.
+
+    For people outside the team's roles, e.g. an operator of another team approving this agent's
+    tool calls. Team owners decide, as they do for memberships.
+    """
+    from guardian.shortcuts import assign_perm, remove_perm
+
+    from apps.accounts.permissions import PERMISSIONS
+
+    require(actor, "membership.manage", agent.team)
+    spec = PERMISSIONS.get(perm)
+    if spec is None or not spec.object_codename or not spec.object_codename.startswith("agents."):
+        choices = ", ".join(p.name for p in PERMISSIONS.values() if (p.object_codename or "").startswith("agents."))
+        raise ServiceError(f"'{perm}' cannot be granted on an agent: use one of {choices}.", field="permission")
+    detail = {"user": user.username, "permission": perm}
+    with transaction.atomic():
+        (assign_perm if grant else remove_perm)(spec.object_codename, user, agent)
+        audit_record(
+            actor=actor,
+            action="agent.grant_add" if grant else "agent.grant_remove",
+            obj=agent,
+            after=detail if grant else None,
+            before=None if grant else detail,
+        )

@@ -23,6 +23,7 @@ from apps.core.views import login_required_view
 from . import selectors, services
 from .forms import (
     AgentCreateForm,
+    AgentGrantForm,
     AgentMetaForm,
     DraftForm,
     ImportForm,
@@ -318,7 +319,37 @@ def agent_import_view(request):
 @login_required_view
 def agent_access_view(request, pk: int):
     agent = selectors.agent_get(user=request.user, pk=pk)
-    return render(request, "agents/agent_access.html", {"agent": agent, "access": selectors.agent_access(agent=agent)})
+    form = AgentGrantForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            from django.contrib.auth import get_user_model
+
+            user = get_user_model().objects.filter(username=form.cleaned_data["username"], is_active=True).first()
+            if user is None:
+                form.add_error("username", "No active user with this username.")
+            else:
+                try:
+                    services.agent_grant_change(
+                        actor=request.user,
+                        agent=agent,
+                        user=user,
+                        perm=form.cleaned_data["permission"],
+                        grant=form.cleaned_data["action"] == "add",
+                    )
+                    messages.success(request, "Grant saved.")
+                    return redirect("agents:agent_access", pk=agent.pk)
+                except ServiceError as exc:
+                    add_service_error(form, exc)
+        status = 400
+    context = {
+        "agent": agent,
+        "access": selectors.agent_access(agent=agent),
+        "grants": selectors.agent_grant_list(agent=agent),
+        "grant_form": form,
+        "can_grant": has_perm(request.user, "membership.manage", agent.team),
+    }
+    return render(request, "agents/agent_access.html", context, status=status)
 
 
 INVENTORY_COLUMNS = [

@@ -73,6 +73,13 @@ PAGES = [
     ("agent_diff", "get", A + "/diff/", None, everyone(200, **MEMBERS)),
     ("agent_export", "get", A + "/export/?version=1.0.0", None, everyone(200, **MEMBERS)),
     ("agent_access", "get", A + "/access/", None, everyone(200, **MEMBERS)),
+    (
+        "agent_grant",
+        "post",
+        A + "/access/",
+        {"username": "xavier", "permission": "run.approve", "action": "add"},
+        everyone(302, **OWNERS),
+    ),
     ("agentversion_detail", "get", A + "/versions/1.0.0/", None, everyone(200, **MEMBERS)),
 ]
 
@@ -137,6 +144,21 @@ API = [
         everyone(201, anonymous=401, **EDITORS),
     ),
     ("api_agent_access", "get", AGENT_API + "/access/", None, everyone(200, anonymous=401, **MEMBERS)),
+    ("api_agent_grants", "get", AGENT_API + "/grants/", None, everyone(200, anonymous=401, **MEMBERS)),
+    (
+        "api_agent_grant_add",
+        "post",
+        AGENT_API + "/grants/",
+        {"user": "xavier", "permission": "run.approve"},
+        everyone(200, anonymous=401, **OWNERS),
+    ),
+    (
+        "api_agent_grant_remove",
+        "post",
+        AGENT_API + "/grants/remove/",
+        {"user": "xavier", "permission": "run.approve"},
+        everyone(200, anonymous=401, **OWNERS),
+    ),
     ("api_inventory", "get", "/api/v1/inventory/", None, everyone(200, anonymous=401)),
 ]
 

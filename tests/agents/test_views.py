@@ -161,3 +161,28 @@ def test_access_page_follows_handoffs_and_names_who_can_act(client, world, regis
     assert "ben (builder)" in access["people"]["change"] and "oscar (operator)" in access["people"]["approve"]
     html = client.get(f"/agents/{agent.pk}/access/").content.decode()
     assert "Through handoff to crm-helper" in html
+
+
+def test_an_owner_grants_promotion_of_one_agent_to_someone_outside_the_team(client, world, registry):
+    agent, v1 = _published(world)
+    client.force_login(world["owner"])
+    response = client.post(
+        f"/agents/{agent.pk}/access/", {"username": "xavier", "permission": "agent.promote", "action": "add"}
+    )
+    assert response.status_code == 302
+    client.force_login(world["outsider"])
+    assert client.get(f"/agents/{agent.pk}/").status_code == 200  # the grant makes this one agent visible
+    assert client.get("/teams/payments/").status_code == 404  # and nothing else of the team
+    promoted = client.post(
+        f"/api/v1/agents/{agent.pk}/promote/",
+        {"version": "1.0.0", "channel": "production", "reason": "granted"},
+        content_type="application/json",
+    )
+    assert promoted.status_code == 200
+    access = client.get(f"/api/v1/agents/{agent.pk}/access/").json()
+    assert "xavier (object grant)" in access["people"]["promote"]
+    url = f"/api/v1/agents/{agent.pk}/grants/"
+    refused = client.post(url, {"user": "xavier", "permission": "run.start"}, content_type="application/json")
+    assert refused.status_code == 403  # the outsider may not hand out grants
+    wrong = client.post(url, {"user": "xavier", "permission": "team.view"}, content_type="application/json")
+    assert wrong.status_code == 400 and "permission" in wrong.json()

@@ -129,3 +129,8 @@ class InventoryRowSerializer(serializers.Serializer):
     secrets = serializers.ListField(child=serializers.CharField())
     last_run_at = serializers.DateTimeField(allow_null=True)
     cost_7d_usd = serializers.FloatField(allow_null=True)
+
+
+class AgentGrantSerializer(serializers.Serializer):
+    user = serializers.CharField(max_length=150)
+    permission = serializers.ChoiceField(choices=["agent.promote", "run.start", "run.approve"])

@@ -14,6 +14,7 @@ from ..forms import InventoryFilterForm
 from ..models import Agent
 from .serializers import (
     AgentCreateSerializer,
+    AgentGrantSerializer,
     AgentSerializer,
     AgentUpdateSerializer,
     AgentVersionSerializer,
@@ -192,6 +193,32 @@ class AgentViewSet(SelectorViewSetMixin, mixins.ListModelMixin, mixins.RetrieveM
             actor=request.user, team=team, text=data["document"], publish_version=data.get("publish_version") or None
         )
         return Response(AgentSerializer(agent).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=AgentGrantSerializer, responses=AgentGrantSerializer(many=True))
+    @action(detail=True, methods=["get", "post"])
+    def grants(self, request, pk=None):
+        """List the agent's object grants, or give one (team owners): promote, run or approve this agent."""
+        agent = self.get_object()
+        if request.method == "POST":
+            self._grant(request, agent, grant=True)
+        return Response(selectors.agent_grant_list(agent=agent))
+
+    @extend_schema(request=AgentGrantSerializer, responses=AgentGrantSerializer(many=True))
+    @action(detail=True, methods=["post"], url_path="grants/remove")
+    def grants_remove(self, request, pk=None):
+        """Take back an object grant on the agent."""
+        agent = self.get_object()
+        self._grant(request, agent, grant=False)
+        return Response(selectors.agent_grant_list(agent=agent))
+
+    def _grant(self, request, agent, *, grant: bool) -> None:
+        from django.contrib.auth import get_user_model
+
+        data = _valid(AgentGrantSerializer, request.data)
+        user = get_user_model().objects.filter(username=data["user"], is_active=True).first()
+        if user is None:
+            raise ValidationError({"user": [f"No active user named '{data['user']}'."]})
+        services.agent_grant_change(actor=request.user, agent=agent, user=user, perm=data["permission"], grant=grant)
 
     @extend_schema(responses={200: dict})
     @action(detail=True, methods=["get"])
