@@ -278,7 +278,7 @@ def secret_rotate_key(*, actor="system:rotate_secret_key") -> int:
     Run after putting a new key in front of the list; afterwards the old keys may be removed.
     """
     with transaction.atomic():
-        secrets = list(Secret.objects.select_for_update().select_related("team").order_by("pk"))
+        secrets = list(Secret.objects.select_for_update(of=("self",)).select_related("team").order_by("pk"))
         for secret in secrets:
             try:
                 secret.ciphertext = crypto.rotate(secret.ciphertext)
