@@ -180,32 +180,35 @@ API = [
 ]
 
 _AREAS = [importlib.import_module(name) for name in AREA_MATRICES]
-for _area in _AREAS:
-    PAGES += _area.PAGES
-    API += _area.API
+# Each row with the area that owns it (None: accounts and audit, set up by the world fixture).
+ROWS = [(None, row) for row in PAGES + API] + [(area, row) for area in _AREAS for row in area.PAGES + area.API]
+PAGES = PAGES + [row for area in _AREAS for row in area.PAGES]
+API = API + [row for area in _AREAS for row in area.API]
 
 
-def _area_ids(world) -> dict:
+def _area_ids(world, area=None) -> dict:
+    """Return the ids the rows' paths use: the world's, plus the area's own objects (only its)."""
     ids = dict(world.ids)
-    for area in _AREAS:
-        if hasattr(area, "setup"):
-            ids.update(area.setup(world))
+    areas = _AREAS if area == "all" else [area] if area is not None else []
+    for module in areas:
+        if hasattr(module, "setup"):
+            ids.update(module.setup(world))
     return ids
 
 
 CASES = [
-    (case_id, role, method, path, data, expected[role])
-    for case_id, method, path, data, expected in PAGES + API
+    (case_id, role, method, path, data, expected[role], area)
+    for area, (case_id, method, path, data, expected) in ROWS
     for role in ROLES
 ]
 
 
 @pytest.mark.parametrize(
-    ("case_id", "role", "method", "path", "data", "expected"),
+    ("case_id", "role", "method", "path", "data", "expected", "area"),
     CASES,
     ids=[f"{c[0]}-{c[1]}" for c in CASES],
 )
-def test_permission_matrix(client, world, case_id, role, method, path, data, expected):
+def test_permission_matrix(client, world, case_id, role, method, path, data, expected, area):
     from tests.factories import UserFactory
 
     UserFactory(username="newbie")
@@ -215,7 +218,7 @@ def test_permission_matrix(client, world, case_id, role, method, path, data, exp
     if data is not None:
         kwargs = {"data": data, "content_type": "application/json"} if path.startswith("/api/") else {"data": data}
     denials_before = AuditEvent.objects.filter(action="permission.denied").count()
-    ids = _area_ids(world)
+    ids = _area_ids(world, area)
     if isinstance(data, dict):
         data = {k: (v.format(**ids) if isinstance(v, str) else v) for k, v in data.items()}
         kwargs["data"] = data
@@ -245,7 +248,7 @@ def test_matrix_covers_every_url(world):
             elif (p.namespace or "") not in exempt_namespaces:
                 yield from walk(p.url_patterns, f"{namespace}{p.namespace}:" if p.namespace else namespace)
 
-    ids = _area_ids(world)
+    ids = _area_ids(world, "all")
     covered = {resolve(path.format(**ids).split("?")[0]).view_name for _, _, path, _, _ in PAGES + API}
     uncovered = sorted(set(walk(get_resolver().url_patterns)) - covered)
     assert not uncovered, f"Add these URLs to the permission matrix: {uncovered}"
