@@ -3,8 +3,8 @@
 from django.db import models
 from django.utils import timezone
 
+from apps.core.validation import registry_name_validator
 from apps.core.versioning import PublishedVersion
-from apps.tools.models import tool_name_validator
 
 
 class RiskTier(models.TextChoices):
@@ -28,7 +28,7 @@ class AgentStatus(models.TextChoices):
 
 class Agent(models.Model):
     team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="agents")
-    name = models.CharField(max_length=63, validators=[tool_name_validator])
+    name = models.CharField(max_length=63, validators=[registry_name_validator])
     owner = models.ForeignKey("accounts.User", on_delete=models.SET_NULL, null=True, related_name="owned_agents")
     description = models.TextField(blank=True, max_length=2000)
     tags = models.JSONField(default=list, blank=True)

@@ -1,6 +1,7 @@
 """Turn model validation into the ServiceError every service raises."""
 
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 
 from .exceptions import ServiceError
 
@@ -21,3 +22,9 @@ def add_service_error(form, exc: ServiceError, field_for=None) -> None:
     """Show a service's refusal on the form: beside the field it names, else at the top."""
     name = field_for(exc.field) if field_for else exc.field
     form.add_error(name if name in form.fields else None, exc.message)
+
+
+# Names of registry objects (tools, prompts, agents): referred to in specs as name@version.
+registry_name_validator = RegexValidator(
+    r"^[a-z][a-z0-9_.-]{0,62}$", "Start with a letter; use lowercase letters, digits, dots, dashes and underscores."
+)

@@ -6,7 +6,7 @@ import json
 
 from django import forms
 
-from apps.tools.forms import TEXTAREA_CODE, parse_json_field
+from apps.core.registry_forms import TEXTAREA_CODE, parse_json_field
 
 from .selectors import LABEL_NAMES
 from .specs import IDENTIFIER_RE, template_placeholders

@@ -4,13 +4,13 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 
+from apps.core.validation import registry_name_validator
 from apps.core.versioning import PublishedVersion
-from apps.tools.models import tool_name_validator
 
 
 class Prompt(models.Model):
     team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="prompts")
-    name = models.CharField(max_length=63, validators=[tool_name_validator])
+    name = models.CharField(max_length=63, validators=[registry_name_validator])
     description = models.TextField(blank=True, max_length=2000)
     owner = models.ForeignKey("accounts.User", on_delete=models.SET_NULL, null=True, related_name="owned_prompts")
     draft_spec = models.JSONField(default=dict)

@@ -8,8 +8,8 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
 from apps.accounts.selectors import team_list
+from apps.core.drafts import is_semver, latest_version, ref_split
 from apps.core.exceptions import ServiceError
-from apps.tools.drafts import is_semver, latest_version, ref_split
 
 from .models import Prompt, PromptLabel, PromptVersion
 from .specs import prompt_render as prompt_render  # re-exported: callers render where they resolve

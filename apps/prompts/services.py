@@ -14,9 +14,7 @@ from django.utils import timezone
 
 from apps.accounts.permissions import require
 from apps.audit.services import audit_record
-from apps.core.exceptions import ServiceError
-from apps.core.versioning import parse_semver, version_publish
-from apps.tools.drafts import (
+from apps.core.drafts import (
     default_owner,
     description_check,
     document_import,
@@ -26,6 +24,8 @@ from apps.tools.drafts import (
     registry_set_owner,
     registry_update,
 )
+from apps.core.exceptions import ServiceError
+from apps.core.versioning import parse_semver, version_publish
 
 from .models import Prompt, PromptLabel, PromptVersion
 from .selectors import LABEL_NAMES

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import re
 
+from apps.core.drafts import IDENTIFIER_RE, json_check
 from apps.core.exceptions import ServiceError
 from apps.core.specs import SpecField, validate_spec
 from apps.core.versioning import check_spec_size
-from apps.tools.drafts import IDENTIFIER_RE, json_check
 
 MAX_TEMPLATE_CHARS = 100_000
 MAX_VARIABLES = 64

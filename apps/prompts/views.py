@@ -15,11 +15,10 @@ from django.views.decorators.http import require_GET
 
 from apps.accounts.selectors import membership_list
 from apps.accounts.teams import current_team
+from apps.core.drafts import version_previous, version_suggestions
 from apps.core.exceptions import ServiceError
-from apps.core.views import login_required_view
-from apps.tools.drafts import version_previous, version_suggestions
-from apps.tools.forms import error_to_form
-from apps.tools.registry_views import (
+from apps.core.registry_forms import error_to_form
+from apps.core.registry_views import (
     REGISTRY_ACTIONS,
     can_edit,
     diff_page,
@@ -29,6 +28,7 @@ from apps.tools.registry_views import (
     registry_action,
     registry_forms,
 )
+from apps.core.views import login_required_view
 
 from . import selectors, services
 from .forms import LabelForm, PromptCreateForm, PromptEditorForm, PromptFilterForm

@@ -1,14 +1,10 @@
 """The tool registry: Tool (editable draft) and immutable ToolVersion."""
 
-from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from apps.core.validation import registry_name_validator
 from apps.core.versioning import PublishedVersion
-
-tool_name_validator = RegexValidator(
-    r"^[a-z][a-z0-9_.-]{0,62}$", "Start with a letter; use lowercase letters, digits, dots, dashes and underscores."
-)
 
 
 class ToolKind(models.TextChoices):
@@ -26,7 +22,7 @@ class SideEffect(models.TextChoices):
 
 class Tool(models.Model):
     team = models.ForeignKey("accounts.Team", on_delete=models.CASCADE, related_name="tools")
-    name = models.CharField(max_length=63, validators=[tool_name_validator])
+    name = models.CharField(max_length=63, validators=[registry_name_validator])
     description = models.TextField(blank=True, max_length=2000)
     owner = models.ForeignKey("accounts.User", on_delete=models.SET_NULL, null=True, related_name="owned_tools")
     draft_spec = models.JSONField(default=dict)

@@ -8,9 +8,9 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from apps.accounts.selectors import team_list
+from apps.core.drafts import is_semver, latest_version, ref_split
 from apps.core.exceptions import ServiceError
 
-from .drafts import is_semver, latest_version, ref_split
 from .models import Tool, ToolVersion
 
 FILTERS = ["team", "kind", "side_effect", "deprecated", "q"]

@@ -7,10 +7,7 @@ from django.utils import timezone
 
 from apps.accounts.permissions import require
 from apps.audit.services import audit_record
-from apps.core.exceptions import ServiceError
-from apps.core.versioning import parse_semver, version_publish
-
-from .drafts import (
+from apps.core.drafts import (
     default_owner,
     description_check,
     document_import,
@@ -20,6 +17,9 @@ from .drafts import (
     registry_set_owner,
     registry_update,
 )
+from apps.core.exceptions import ServiceError
+from apps.core.versioning import parse_semver, version_publish
+
 from .models import Tool, ToolVersion
 from .specs import tool_spec_check_grants, tool_spec_validate
 

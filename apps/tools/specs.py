@@ -20,11 +20,11 @@ import copy
 import re
 from urllib.parse import urlsplit
 
+from apps.core.drafts import IDENTIFIER_RE, NAME_RE, json_check
 from apps.core.exceptions import ServiceError
 from apps.core.specs import SpecField, check_json_schema, validate_spec
 from apps.core.versioning import check_spec_size
 
-from .drafts import IDENTIFIER_RE, NAME_RE, json_check
 from .models import SideEffect, ToolKind
 
 LABEL_RE = re.compile(r"^[a-z][a-z0-9_.:-]{0,62}$")

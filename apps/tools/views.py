@@ -15,21 +15,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.selectors import membership_list
 from apps.accounts.teams import current_team
+from apps.core.drafts import version_previous, version_suggestions
 from apps.core.exceptions import ServiceError
-from apps.core.views import login_required_view
-
-from . import selectors, services
-from .drafts import version_previous, version_suggestions
-from .forms import (
-    SPEC_FIELD_MAP,
-    DeprecateForm,
-    ToolBuilderForm,
-    ToolCreateForm,
-    ToolFilterForm,
-    error_to_form,
-)
-from .models import ToolKind
-from .registry_views import (
+from apps.core.registry_views import (
     REGISTRY_ACTIONS,
     can_edit,
     diff_page,
@@ -39,6 +27,18 @@ from .registry_views import (
     registry_action,
     registry_forms,
 )
+from apps.core.views import login_required_view
+
+from . import selectors, services
+from .forms import (
+    SPEC_FIELD_MAP,
+    DeprecateForm,
+    ToolBuilderForm,
+    ToolCreateForm,
+    ToolFilterForm,
+    error_to_form,
+)
+from .models import ToolKind
 from .specs import tool_spec_check_grants, tool_spec_validate
 
 # A starting definition for the builder, one per kind, so a new tool begins from something that works.

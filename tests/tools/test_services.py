@@ -240,7 +240,7 @@ def test_a_new_tool_with_secrets_cannot_be_published_on_import(world, secret):
 
 
 def test_exported_versions_import_identically_elsewhere(world, tool):
-    from apps.tools.drafts import document_metadata
+    from apps.core.drafts import document_metadata
 
     version = tool.versions.get()
     text = dump_document(kind="Tool", metadata=document_metadata(tool), spec=version.spec, fmt="json")

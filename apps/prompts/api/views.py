@@ -6,20 +6,18 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.accounts.models import TokenScope
-from apps.tools.api.registry import (
+from apps.core.registry_api import (
     DIFF_PARAMETERS,
     EXPORT_PARAMETERS,
     EXPORT_RESPONSES,
     VERSION_PATH,
     RegistryActionsMixin,
-    filters_from,
-)
-from apps.tools.api.serializers import (
     RegistryCompareSerializer,
     RegistryCreateSerializer,
     RegistryImportSerializer,
     RegistryPublishSerializer,
     RegistryUpdateSerializer,
+    filters_from,
 )
 
 from .. import selectors, services

@@ -5,10 +5,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from .. import selectors, services
-from ..forms import ToolFilterForm
-from ..models import SideEffect, Tool, ToolKind
-from .registry import (
+from apps.core.registry_api import (
     DIFF_PARAMETERS,
     EXPORT_PARAMETERS,
     EXPORT_RESPONSES,
@@ -16,6 +13,10 @@ from .registry import (
     RegistryActionsMixin,
     filters_from,
 )
+
+from .. import selectors, services
+from ..forms import ToolFilterForm
+from ..models import SideEffect, Tool, ToolKind
 from .serializers import (
     RegistryCompareSerializer,
     RegistryCreateSerializer,

@@ -14,13 +14,12 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
-from apps.core.exceptions import ServiceError
-from apps.core.specs import SpecField, validate_spec
-from apps.core.versioning import SEMVER_RE, next_versions
+from .exceptions import ServiceError
+from .specs import SpecField, validate_spec
+from .validation import registry_name_validator
+from .versioning import SEMVER_RE, next_versions
 
-from .models import tool_name_validator
-
-NAME_RE = re.compile(tool_name_validator.regex.pattern)
+NAME_RE = re.compile(registry_name_validator.regex.pattern)
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 NAME_HELP = "start with a lowercase letter; use lowercase letters, digits, dots, dashes and underscores (at most 63)."
 
@@ -43,7 +42,7 @@ def name_check(value, *, noun: str) -> str:
     if not name:
         raise ServiceError(f"Give the {noun} a name: {NAME_HELP}", field="name")
     try:
-        tool_name_validator(name)
+        registry_name_validator(name)
     except ValidationError:
         raise ServiceError(f"'{name[:80]}' is not a valid {noun} name: {NAME_HELP}", field="name") from None
     if len(name) > 63:
@@ -195,7 +194,8 @@ def draft_apply(*, actor, obj, changes: dict, noun: str) -> None:
     from django.utils import timezone
 
     from apps.audit.services import audit_record
-    from apps.core.versioning import spec_hash
+
+    from .versioning import spec_hash
 
     if not changes:
         return
@@ -257,8 +257,8 @@ def document_import(*, actor, team, text, kind: str, model, validate, build, pub
     """
     from django.db import transaction
 
-    from apps.core.specs import load_document
-    from apps.core.versioning import parse_semver
+    from .specs import load_document
+    from .versioning import parse_semver
 
     noun = kind.lower()
     metadata, raw_spec = load_document(text, kind=kind)

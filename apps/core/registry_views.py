@@ -11,11 +11,11 @@ from django.shortcuts import redirect, render
 
 from apps.accounts.permissions import has_perm
 from apps.accounts.teams import current_team
-from apps.core.exceptions import ServiceError
-from apps.core.registry import spec_file_response, version_compare, version_pair
 
 from .drafts import document_metadata
-from .forms import DetailsForm, ImportForm, OwnerForm, PublishForm, error_to_form, import_error_to_form
+from .exceptions import ServiceError
+from .registry import spec_file_response, version_compare, version_pair
+from .registry_forms import DetailsForm, ImportForm, OwnerForm, PublishForm, error_to_form, import_error_to_form
 
 REGISTRY_ACTIONS = {"publish", "set_owner", "update_details"}
 

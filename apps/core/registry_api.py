@@ -8,21 +8,74 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from apps.accounts.selectors import team_get
-from apps.core.registry import spec_file_response, version_compare, version_pair
 
-from ..drafts import document_metadata
-from .serializers import (
-    RegistryCreateSerializer,
-    RegistryImportSerializer,
-    RegistryPublishSerializer,
-    RegistryUpdateSerializer,
+from .drafts import document_metadata
+from .registry import spec_file_response, version_compare, version_pair
+
+
+class RegistryCreateSerializer(serializers.Serializer):
+    team = serializers.SlugField(max_length=50, help_text="The slug of the team it belongs to.")
+    name = serializers.CharField(max_length=100, help_text="Lowercase, e.g. crm-lookup; referred to as name@version.")
+    description = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, help_text="A summary for people."
+    )
+    owner = serializers.CharField(
+        max_length=150, required=False, help_text="Username of a team member; defaults to you."
+    )
+    spec = serializers.JSONField(help_text="The first draft spec (a tool's or a prompt's, see the spec file format).")
+
+
+class RegistryUpdateSerializer(serializers.Serializer):
+    spec = serializers.JSONField(required=False, help_text="The new draft spec (replaces the draft).")
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    owner = serializers.CharField(max_length=150, required=False, help_text="Username of a team member.")
+
+
+class RegistryPublishSerializer(serializers.Serializer):
+    version = serializers.CharField(max_length=32, help_text="major.minor.patch, greater than the latest.")
+    release_notes = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class RegistryVersionRefSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    content_hash = serializers.CharField()
+
+
+class RegistryChangeSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="Dotted path of the changed field.")
+    change = serializers.ChoiceField(choices=["added", "removed", "changed"])
+    before = serializers.JSONField(allow_null=True)
+    after = serializers.JSONField(allow_null=True)
+
+
+# "from" is a Python keyword, so the class is built from a dict of its fields.
+RegistryCompareSerializer = type(
+    "RegistryCompareSerializer",
+    (serializers.Serializer,),
+    {
+        "from": RegistryVersionRefSerializer(),
+        "to": RegistryVersionRefSerializer(),
+        "changes": RegistryChangeSerializer(many=True),
+    },
 )
+
+
+class RegistryImportSerializer(serializers.Serializer):
+    team = serializers.SlugField(max_length=50, help_text="The slug of the team to import into.")
+    document = serializers.CharField(
+        max_length=512 * 1024, trim_whitespace=False, help_text="The spec file's text (YAML or JSON)."
+    )
+    publish_version = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, help_text="Optional: publish the imported draft as this."
+    )
+    release_notes = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
 
 VERSION_PATH = OpenApiParameter("version", str, OpenApiParameter.PATH, description="A published version, e.g. 1.2.0.")
 EXPORT_PARAMETERS = [
