@@ -10,12 +10,13 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.accounts.permissions import has_perm
 from apps.accounts.teams import current_team
 from apps.core.exceptions import ServiceError
-from apps.core.registry import spec_file_response, version_compare, version_pair
+from apps.core.registry_views import diff_page, export_response
 from apps.core.validation import add_service_error
 from apps.core.versioning import next_versions
 from apps.core.views import login_required_view
@@ -261,34 +262,23 @@ def agentversion_detail_view(request, pk: int, version: str):
 @login_required_view
 def agent_diff_view(request, pk: int):
     agent = selectors.agent_get(user=request.user, pk=pk)
-    versions = selectors.agent_version_list(agent=agent)
-    older, newer = version_pair(versions, request.GET.get("a"), request.GET.get("b"))
-    from django.urls import reverse
-
-    return render(
+    return diff_page(
         request,
-        "core/version_diff.html",
-        {
-            "compare": version_compare(older, newer),
-            "versions": versions,
-            "object_name": f"{agent.team.slug}/{agent.name}",
-            "back_url": reverse("agents:agent_detail", args=[agent.pk]),
-        },
+        versions=selectors.agent_version_list(agent=agent),
+        object_name=f"{agent.team.slug}/{agent.name}",
+        back_url=reverse("agents:agent_detail", args=[agent.pk]),
     )
 
 
 @login_required_view
 def agent_export_view(request, pk: int):
     agent = selectors.agent_get(user=request.user, pk=pk)
-    wanted = request.GET.get("version")
-    spec = selectors.agent_version_get(agent=agent, version=wanted).spec if wanted else agent.draft_spec
-    name = f"{agent.name}-{wanted}" if wanted else f"{agent.name}-draft"
-    return spec_file_response(
+    return export_response(
+        request,
+        obj=agent,
         kind="Agent",
-        name=name,
+        version_get=lambda v: selectors.agent_version_get(agent=agent, version=v),
         metadata=services.agent_document_metadata(agent),
-        spec=spec,
-        fmt=request.GET.get("format", "yaml"),
     )
 
 

@@ -44,14 +44,14 @@ def diff_page(request, *, versions, object_name: str, back_url: str):
     return render(request, "core/version_diff.html", context)
 
 
-def export_response(request, *, obj, kind: str, version_get):
+def export_response(request, *, obj, kind: str, version_get, metadata: dict | None = None):
     """Answer with the draft (or ?version=) of obj as a spec file (?format=yaml|json)."""
     version = request.GET.get("version")
     spec = version_get(version).spec if version else obj.draft_spec
     return spec_file_response(
         kind=kind,
         name=f"{obj.name}-{version or 'draft'}",
-        metadata=document_metadata(obj),
+        metadata=metadata if metadata is not None else document_metadata(obj),
         spec=spec,
         fmt=request.GET.get("format", "yaml"),
     )
