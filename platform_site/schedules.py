@@ -8,4 +8,14 @@ BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=17),
         "options": {"expires": 3600},
     },
+    "runtime-reap-lost-runs": {
+        "task": "runtime.run_reap",
+        "schedule": 15.0,
+        "options": {"expires": 14},
+    },
+    "runtime-expire-approvals": {
+        "task": "runtime.approvals_expire",
+        "schedule": 60.0,
+        "options": {"expires": 59},
+    },
 }

@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "apps.tools",
     "apps.prompts",
     "apps.agents",
+    "apps.context",
+    "apps.runtime",
 ]
 
 MIDDLEWARE = [
@@ -190,6 +192,21 @@ ANONYMOUS_USER_NAME = None  # no guardian anonymous user: anonymous visitors get
 # in development a key is derived from SECRET_KEY. Rotate: put a new key first, run
 # `manage.py rotate_secret_key`, then drop the old one.
 FLEETDECK_SECRET_KEYS = get_list("FLEETDECK_SECRET_KEYS")
+
+# --- Runtime (apps/runtime) -------------------------------------------------------------------
+# Hosts (names or IP literals, optionally host:port) that HTTP and MCP tools may reach although
+# they resolve to loopback or private addresses. Everything else internal is refused (SSRF guard).
+FLEETDECK_ALLOWED_INTERNAL_HOSTS = get_list("FLEETDECK_ALLOWED_INTERNAL_HOSTS")
+# Programs that MCP tools with the stdio transport may start on a worker (program names, not paths).
+FLEETDECK_MCP_STDIO_COMMANDS = get_list("FLEETDECK_MCP_STDIO_COMMANDS")
+# How many times a run may call the same tool with the same arguments before the loop breaker stops it.
+FLEETDECK_LOOP_BREAKER_REPEATS = get_int("FLEETDECK_LOOP_BREAKER_REPEATS", 3)
+# How deep handoffs may nest (a run handing to an agent that hands on ...).
+FLEETDECK_MAX_HANDOFF_DEPTH = get_int("FLEETDECK_MAX_HANDOFF_DEPTH", 3)
+# How long a tool call waits for a person before its approval expires.
+FLEETDECK_APPROVAL_TTL_SECONDS = get_int("FLEETDECK_APPROVAL_TTL_SECONDS", 24 * 3600)
+# Webhook requests must be signed within this many seconds of their timestamp.
+FLEETDECK_WEBHOOK_TOLERANCE_SECONDS = get_int("FLEETDECK_WEBHOOK_TOLERANCE_SECONDS", 300)
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

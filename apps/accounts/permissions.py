@@ -84,12 +84,17 @@ PERMISSIONS: dict[str, Permission] = {
             scope=TokenScope.RUN,
             object_codename="agents.approve_agent",
         ),
+        # Runtime (issue #4): webhooks and schedules start runs without a person, so builders set them up.
+        Permission("trigger.manage", "Create, rotate and delete an agent's webhooks and schedules", scope=TokenScope.WRITE),
+        # Shared context spaces: builders create spaces and grant them to agents; operators edit their content.
+        Permission("context.manage", "Create and delete context spaces; grant them to agents", scope=TokenScope.WRITE),
+        Permission("context.write", "Add and edit facts, documents, decisions and state in context spaces", scope=TokenScope.WRITE),
     ]
 }
 
 _VIEWER = {"team.view", "token.create"}
-_OPERATOR = _VIEWER | {"run.start", "run.approve"}
-_BUILDER = _OPERATOR | {"registry.edit"}
+_OPERATOR = _VIEWER | {"run.start", "run.approve", "context.write"}
+_BUILDER = _OPERATOR | {"registry.edit", "trigger.manage", "context.manage"}
 _OWNER = _BUILDER | {"team.change", "membership.manage", "token.manage", "agent.promote", "secret.manage"}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {

@@ -41,6 +41,8 @@ class Agent(models.Model):
         default=False, help_text="Runs elsewhere and is only observed (OTLP ingest, gateway)."
     )
     draft_spec = models.JSONField(default=dict)
+    # A hard stop for runs: USD per UTC day; 0 means no daily budget (the team's monthly one still applies).
+    daily_budget_usd = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     retired_at = models.DateTimeField(null=True, blank=True)

@@ -6,6 +6,7 @@ Each checks permission once, validates fully before writing, and audits in the s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -182,6 +183,26 @@ def agent_update(*, actor, agent: Agent, **changes) -> Agent:
         agent.save()
         after = {**snapshot(agent, AGENT_FIELDS), "owner": agent.owner.username if agent.owner else None}
         audit_record(actor=actor, action="agent.update", obj=agent, before=before, after=after)
+    return agent
+
+
+def agent_set_budget(*, actor, agent: Agent, daily_budget_usd) -> Agent:
+    """Set the agent's daily budget in USD (0 for none); runs stop before spending beyond it."""
+    require(actor, "team.change", agent.team)
+    try:
+        value = Decimal(str(daily_budget_usd)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        raise ServiceError("The daily budget must be a number of US dollars, e.g. 25.00.", field="daily_budget_usd") from None
+    if value < 0 or value > Decimal("1000000"):
+        raise ServiceError("The daily budget must be between 0 (no budget) and 1,000,000 USD.", field="daily_budget_usd")
+    before = {"daily_budget_usd": str(agent.daily_budget_usd)}
+    with transaction.atomic():
+        agent.daily_budget_usd = value
+        agent.updated_at = timezone.now()
+        agent.save(update_fields=["daily_budget_usd", "updated_at"])
+        audit_record(
+            actor=actor, action="agent.set_budget", obj=agent, before=before, after={"daily_budget_usd": str(value)}
+        )
     return agent
 
 

@@ -8,6 +8,7 @@ memory: {session_window_turns, context_spaces: [{space, access: read|write}]}
 limits: {max_steps, max_tokens, max_cost_usd, max_wall_seconds}
 input_schema, output_schema: JSON Schemas
 secrets: ["<secret name>", ...]             # granted to the agent itself
+simulation: {script: [...], default_answer}  # what the built-in simulated model answers (see simulation.py)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 
 from apps.core.exceptions import ServiceError
 from apps.core.specs import SpecField, check_json_schema, non_negative, positive, validate_spec
+from apps.runtime.simulation import SIMULATION_FIELDS
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
 
@@ -99,6 +101,7 @@ AGENT_SPEC = [
     SpecField("input_schema", dict, default=lambda: {"type": "object"}, check=check_json_schema),
     SpecField("output_schema", dict, default=lambda: {"type": "string"}, check=check_json_schema),
     SpecField("secrets", list, default=list, item_type=str, max_length=32, check=_names("secret")),
+    SpecField("simulation", dict, check=lambda value: validate_spec(value, SIMULATION_FIELDS)),
 ]
 
 
