@@ -292,5 +292,9 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_context"]},
     },
     "root": {"handlers": ["console"], "level": get_from_env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # The model SDKs' HTTP clients log one line per call at INFO: noise that costs time on every step.
+    "loggers": {
+        name: {"level": "WARNING"}
+        for name in ("django.db.backends", "httpx", "httpcore", "httpx2", "httpcore2", "openai", "anthropic", "mcp")
+    },
 }

@@ -21,6 +21,7 @@ AREA_MATRICES = [
     "tests.tools.matrix",
     "tests.prompts.matrix",
     "tests.agents.matrix",
+    "tests.context.matrix",
 ]
 
 # (id, method, path, data, expected status by role)

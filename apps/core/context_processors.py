@@ -19,9 +19,9 @@ NAV = [
     (
         "Run",
         [
-            ("Runs", "runs", None),
-            ("Approvals", "approvals", None),
-            ("Context", "context", None),
+            ("Runs", "runs", "runtime:run_list"),
+            ("Approvals", "approvals", "runtime:approval_list"),
+            ("Context", "context", "context:space_list"),
             ("Workflows", "workflows", None),
         ],
     ),

@@ -95,7 +95,7 @@ def _claim(run_id: int, worker: str) -> Run | None:
 
     with transaction.atomic():
         run = (
-            Run.objects.select_for_update()
+            Run.objects.select_for_update(of=("self",))
             .select_related("agent", "team", "model__provider", "parent")
             .filter(pk=run_id)
             .first()
@@ -320,10 +320,12 @@ class Engine:
             )
         spaces = (self.spec.get("memory") or {}).get("context_spaces") or []
         if spaces:
-            from apps.context.tools import context_tool_schemas
+            from apps.context.tools import context_agent_access, context_tool_schemas
 
-            names = [s["space"] for s in spaces]
-            writable = [s["space"] for s in spaces if s.get("access") == "write"]
+            # Only the spaces both the spec asks for and a builder granted (the tool checks again per call).
+            access = context_agent_access(agent=self.agent, spec_spaces=spaces)
+            names = list(access)
+            writable = [name for name, level in access.items() if level == "write"]
             for schema in context_tool_schemas(names, writable):
                 self.bindings[schema["name"]] = Binding(
                     model_name=schema["name"],

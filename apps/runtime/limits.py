@@ -165,7 +165,8 @@ def rate_limit_hit(*, key: str, calls: int, per_seconds: int) -> bool:
     if settings.REDIS_URL:
         client = _redis()
         if client is not None:
-            redis_key = f"fleetdeck:rate:{key}:{window}"
+            # Named after the database too: installs (and test databases) sharing a Redis never share counters.
+            redis_key = f"fleetdeck:{settings.DATABASES['default']['NAME']}:rate:{key}:{window}"
             pipe = client.pipeline()
             pipe.incr(redis_key)
             pipe.expire(redis_key, per_seconds + 1)

@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
@@ -422,7 +423,9 @@ def run_reap() -> int:
     for run in Run.objects.filter(status=RunStatus.RUNNING).exclude(worker=""):
         if not worker_alive(run.worker):
             with transaction.atomic():
-                updated = Run.objects.filter(pk=run.pk, worker=run.worker, status=RunStatus.RUNNING).update(worker="")
+                updated = Run.objects.filter(pk=run.pk, worker=run.worker, status=RunStatus.RUNNING).update(
+                    worker="", recoveries=F("recoveries") + 1
+                )
                 if updated:
                     audit_record(
                         actor="system:reaper", action="run.recover", obj=run, metadata={"lost_worker": run.worker}

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.tool_list_view, name="tool_list"),
     path("new/", views.tool_create_view, name="tool_create"),
     path("import/", views.tool_import_view, name="tool_import"),
+    path("import-mcp/", views.tool_import_mcp_view, name="tool_import_mcp"),
     path("<int:pk>/", views.tool_detail_view, name="tool_detail"),
     path("<int:pk>/versions/<str:version>/", views.toolversion_detail_view, name="toolversion_detail"),
     path("<int:pk>/diff/", views.tool_diff_view, name="tool_diff"),

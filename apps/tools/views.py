@@ -7,7 +7,9 @@ Each view validates input, calls one service or selector, and renders. People wi
 from __future__ import annotations
 
 import json
+import shlex
 
+from django import forms
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -38,6 +40,7 @@ from .forms import (
     ToolFilterForm,
     error_to_form,
 )
+from .mcp_import import mcp_tools_import
 from .models import ToolKind
 from .specs import tool_spec_check_grants, tool_spec_validate
 
@@ -208,6 +211,70 @@ def tool_import_view(request):
         template="tools/tool_import.html",
         detail_url="tools:tool_detail",
     )
+
+
+class McpImportForm(forms.Form):
+    """Where the MCP server is, and how to name and publish its tools (the service checks the rest)."""
+
+    transport = forms.ChoiceField(
+        choices=[("streamable_http", "Streamable HTTP (a URL)"), ("stdio", "stdio (a program the worker starts)")],
+        initial="streamable_http",
+    )
+    url = forms.CharField(
+        required=False, max_length=2000, label="URL", help_text="For streamable HTTP, e.g. https://mcp.example.com/mcp."
+    )
+    command = forms.CharField(
+        required=False,
+        max_length=2000,
+        help_text="For stdio: the program and its arguments, e.g. mcp-server --stdio. "
+        "A platform admin must allow the program.",
+    )
+    prefix = forms.CharField(
+        required=False, max_length=40, help_text="Put before every tool's name, e.g. crm- gives crm-search."
+    )
+    publish_version = forms.CharField(
+        required=False, max_length=32, help_text="Optional: publish every new or changed tool as this version."
+    )
+
+    def clean_command(self):
+        try:
+            return shlex.split(self.cleaned_data["command"])
+        except ValueError as exc:
+            raise forms.ValidationError(f"The command cannot be read ({exc}): check its quotes.") from None
+
+
+@login_required_view
+def tool_import_mcp_view(request):
+    team, _ = current_team(request)
+    form = McpImportForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if team is None:
+            form.add_error(None, "You are not in a team yet: a tool belongs to one team.")
+        elif form.is_valid():
+            data = form.cleaned_data
+            try:
+                tools = mcp_tools_import(
+                    actor=request.user,
+                    team=team,
+                    transport=data["transport"],
+                    url=data["url"],
+                    command=data["command"],
+                    prefix=data["prefix"],
+                    publish_version=data["publish_version"] or None,
+                )
+                counts = {key: sum(t.mcp_import["status"] == key for t in tools) for key in ("created", "updated")}
+                messages.success(
+                    request,
+                    f"Imported {len(tools)} MCP tools into {team.slug}: {counts['created']} created, "
+                    f"{counts['updated']} drafts updated, {len(tools) - sum(counts.values())} unchanged.",
+                )
+                return redirect(f"{reverse('tools:tool_list')}?team={team.slug}&kind=mcp")
+            except ServiceError as exc:
+                error_to_form(form, exc, {"version": "publish_version"})
+        status = 400
+    context = {"form": form, "team": team, "can_create": can_edit(request.user, team)}
+    return render(request, "tools/tool_import_mcp.html", context, status=status)
 
 
 def _impact_context(request, tool, **forms) -> dict:

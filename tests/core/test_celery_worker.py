@@ -55,7 +55,9 @@ def wait_for(condition: Callable[[], object], *, timeout: float, what: str, logs
 class Worker:
     """One `celery worker` subprocess in its own process group, logging to a file."""
 
-    def __init__(self, *, name: str, log_dir: Path, extra_env: dict[str, str], include: str | None = None):
+    def __init__(
+        self, *, name: str, log_dir: Path, extra_env: dict[str, str], include: str | None = None, queue: str = QUEUE
+    ):
         self.hostname = f"{name}-{uuid.uuid4().hex[:8]}@{os.uname().nodename}"
         self.log_path = log_dir / f"{name}.log"
         # The database pytest-django created (test_...), reached the way DATABASE_URL says.
@@ -81,7 +83,7 @@ class Worker:
             "-n",
             self.hostname,
             "-Q",
-            QUEUE,
+            queue,
         ]
         if include:
             command += ["--include", include]
@@ -124,8 +126,8 @@ def workers(transactional_db, tmp_path) -> Iterator[Callable[..., Worker]]:
     """Return a function starting workers; stop all of them (process groups) at teardown."""
     started: list[Worker] = []
 
-    def start(name: str, *, include: str | None = None, **extra_env: str) -> Worker:
-        worker = Worker(name=name, log_dir=tmp_path, extra_env=extra_env, include=include)
+    def start(name: str, *, include: str | None = None, queue: str = QUEUE, **extra_env: str) -> Worker:
+        worker = Worker(name=name, log_dir=tmp_path, extra_env=extra_env, include=include, queue=queue)
         started.append(worker)
         return worker
 

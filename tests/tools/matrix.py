@@ -119,3 +119,29 @@ def setup(world) -> dict:
     old = tool_with_versions(actor=builder, team=world.team, name="old-lookup")
     tool_deprecate(actor=builder, tool=old, reason="Replaced by crm-lookup.")
     return {"tool": tool.pk, "deprecated_tool": old.pk}
+
+
+# Importing from an MCP server (tests/tools/test_mcp_import.py covers the import itself). The matrix
+# runs no MCP server: the roles allowed past the permission check are answered 400, because the
+# program named is not in FLEETDECK_MCP_STDIO_COMMANDS; the others are refused before any check.
+MCP_IMPORT_FORM = {"transport": "stdio", "command": "not-an-allowed-mcp-server --stdio"}
+PAGES += [
+    ("tool_import_mcp_page", "get", "/tools/import-mcp/", None, everyone(200)),
+    (
+        "tool_import_mcp",
+        "post",
+        "/tools/import-mcp/",
+        MCP_IMPORT_FORM,
+        # The outsider imports into their own current team (support); auditors change nothing.
+        everyone(403, outsider=400, builder=400, owner=400, admin=400),
+    ),
+]
+API += [
+    (
+        "api_tool_import_mcp",
+        "post",
+        "/api/v1/tools/import-mcp/",
+        {"team": "payments", "transport": "stdio", "command": ["not-an-allowed-mcp-server"]},
+        everyone(400, **A, **EDIT),
+    ),
+]

@@ -12,6 +12,7 @@ from apps.core.registry_api import (  # noqa: F401 - re-exported: the tool API d
 
 from ..models import Tool, ToolVersion
 from ..selectors import tool_permissions
+from ..specs import MCP_TRANSPORTS
 
 
 class ToolSerializer(serializers.ModelSerializer):
@@ -98,3 +99,35 @@ class ToolImpactSerializer(serializers.Serializer):
 
 class ToolDeprecateSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, help_text="Why, and what to use instead.")
+
+
+class McpImportSerializer(serializers.Serializer):
+    team = serializers.SlugField(max_length=50, help_text="The slug of the team to import into.")
+    transport = serializers.ChoiceField(choices=MCP_TRANSPORTS, default="streamable_http")
+    url = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, help_text="For streamable_http: the server's URL."
+    )
+    command = serializers.ListField(
+        child=serializers.CharField(max_length=2000),
+        max_length=32,
+        required=False,
+        help_text="For stdio: the program (allowed by a platform admin) and its arguments.",
+    )
+    prefix = serializers.CharField(
+        max_length=40, required=False, allow_blank=True, default="", help_text="Put before every tool's name."
+    )
+    publish_version = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, help_text="Optional: publish new or changed tools as this."
+    )
+
+
+class McpImportedToolSerializer(serializers.Serializer):
+    tool = ToolSerializer()
+    status = serializers.ChoiceField(
+        choices=["created", "updated", "unchanged"], help_text="Whether the tool was new, its draft replaced, or same."
+    )
+    published_version = serializers.CharField(allow_null=True)
+
+
+class McpImportResultSerializer(serializers.Serializer):
+    tools = McpImportedToolSerializer(many=True, help_text="In the order the server lists them.")

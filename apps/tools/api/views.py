@@ -5,6 +5,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from apps.accounts.selectors import team_get
 from apps.core.registry_api import (
     DIFF_PARAMETERS,
     EXPORT_PARAMETERS,
@@ -16,8 +17,11 @@ from apps.core.registry_api import (
 
 from .. import selectors, services
 from ..forms import ToolFilterForm
+from ..mcp_import import mcp_tools_import
 from ..models import SideEffect, Tool, ToolKind
 from .serializers import (
+    McpImportResultSerializer,
+    McpImportSerializer,
     RegistryCompareSerializer,
     RegistryCreateSerializer,
     RegistryImportSerializer,
@@ -80,6 +84,29 @@ class ToolViewSet(RegistryActionsMixin, mixins.ListModelMixin, mixins.RetrieveMo
     def answer(self, tool, code=status.HTTP_200_OK) -> Response:
         """Return the tool as the API shows it, read again through the selector (fresh annotations)."""
         return Response(ToolSerializer(selectors.tool_get(user=self.request.user, pk=tool.pk)).data, status=code)
+
+    @extend_schema(
+        request=McpImportSerializer, responses={200: McpImportResultSerializer, 201: McpImportResultSerializer}
+    )
+    @action(detail=False, methods=["post"], url_path="import-mcp", url_name="import-mcp")
+    def import_mcp(self, request):
+        """Import an MCP server's tools: create one per server tool or replace the earlier drafts; all or nothing."""
+        serializer = McpImportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        team = team_get(user=request.user, slug=data.pop("team"))
+        tools = mcp_tools_import(
+            actor=request.user,
+            team=team,
+            transport=data["transport"],
+            url=data.get("url"),
+            command=data.get("command"),
+            prefix=data["prefix"],
+            publish_version=data.get("publish_version") or None,
+        )
+        rows = [{"tool": self.answer(tool).data, **tool.mcp_import} for tool in tools]
+        created = any(row["status"] == "created" for row in rows)
+        return Response({"tools": rows}, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(request=None, responses=ToolImpactSerializer(many=True))
     @action(detail=True, methods=["get"])
