@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .models import RateWindow, Run, RunStatus, SpendCounter, SpendPeriod
@@ -56,20 +56,21 @@ def spend_add(*, run: Run, cost: Decimal) -> None:
     if not cost:
         return
     day, month = _periods(timezone.now())
+    rows = Q(agent_id=run.agent_id, period=SpendPeriod.DAY, period_start=day) | Q(
+        agent__isnull=True, period=SpendPeriod.MONTH, period_start=month
+    )
+    # Both counters in one statement (every step with a cost comes here); create them on the first spend.
+    if SpendCounter.objects.filter(rows, team_id=run.team_id).update(cost_usd=F("cost_usd") + cost) == 2:
+        return
     for agent_id, period, start in ((run.agent_id, SpendPeriod.DAY, day), (None, SpendPeriod.MONTH, month)):
-        updated = SpendCounter.objects.filter(
-            team_id=run.team_id, agent_id=agent_id, period=period, period_start=start
-        ).update(cost_usd=F("cost_usd") + cost)
-        if not updated:
-            try:
-                with transaction.atomic():
-                    SpendCounter.objects.create(
-                        team_id=run.team_id, agent_id=agent_id, period=period, period_start=start, cost_usd=cost
-                    )
-            except IntegrityError:  # another worker created it first
-                SpendCounter.objects.filter(
-                    team_id=run.team_id, agent_id=agent_id, period=period, period_start=start
-                ).update(cost_usd=F("cost_usd") + cost)
+        lookup = dict(team_id=run.team_id, agent_id=agent_id, period=period, period_start=start)
+        if SpendCounter.objects.filter(**lookup).exists():
+            continue
+        try:
+            with transaction.atomic():
+                SpendCounter.objects.create(**lookup, cost_usd=cost)
+        except IntegrityError:  # another worker created it first
+            SpendCounter.objects.filter(**lookup).update(cost_usd=F("cost_usd") + cost)
 
 
 def spent(*, team_id: int, agent_id: int | None) -> Decimal:

@@ -91,8 +91,21 @@ class Runtime:
         return self.drive(self.start(agent, input, **kwargs))
 
 
+def _forget_rate_counters(settings) -> None:
+    """Drop Redis rate-limit counters an earlier test run left (test databases reuse the same tool ids)."""
+    if not settings.REDIS_URL:
+        return
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter(f"fleetdeck:{settings.DATABASES['default']['NAME']}:rate:*"))
+    if keys:
+        client.delete(*keys)
+
+
 @pytest.fixture
 def rt(world, settings):
+    _forget_rate_counters(settings)
     catalog_seed_defaults()
     settings.FLEETDECK_ALLOWED_INTERNAL_HOSTS = ["127.0.0.1"]
     return Runtime(world)
