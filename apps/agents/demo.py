@@ -736,6 +736,27 @@ TICKET_OUT = {
     "required": ["status"],
 }
 
+# What the built-in simulated model answers for the demo's runs (apps/runtime/simulation.py).
+FAQ_SCRIPT = {
+    "script": [
+        {"call": [{"tool": "payments.kb_search", "arguments": {"query": "{input.question}"}}]},
+        {"answer": "From the payments knowledge base: {result}"},
+    ]
+}
+REFUND_SCRIPT = {
+    "script": [
+        {
+            "call": [
+                {
+                    "tool": "stripe.refund",
+                    "arguments": {"charge_id": "{input.charge_id}", "reason": "requested_by_customer"},
+                }
+            ]
+        },
+        {"answer": "Refund of {input.charge_id}: {result}"},
+    ]
+}
+
 # Handoff targets come before the agents that hand off to them.
 AGENTS = [
     AgentSeed(
@@ -785,6 +806,7 @@ AGENTS = [
                         "handoff.dispute_specialist@1.0.0",
                     ],
                     handoffs=["dispute-specialist"],
+                    simulation=REFUND_SCRIPT,
                     limits={"max_steps": 15, "max_tokens": 60_000, "max_cost_usd": 0.5, "max_wall_seconds": 600},
                 ),
             ),
@@ -801,6 +823,7 @@ AGENTS = [
                         "handoff.dispute_specialist@1.0.0",
                     ],
                     handoffs=["dispute-specialist"],
+                    simulation=REFUND_SCRIPT,
                     limits={"max_steps": 15, "max_tokens": 60_000, "max_cost_usd": 0.75, "max_wall_seconds": 600},
                 ),
             ),
@@ -880,6 +903,7 @@ AGENTS = [
                     ["payments.kb_search@1.0.0"],
                     memory={"session_window_turns": 20, "context_spaces": [KB_READ]},
                     limits={"max_steps": 5, "max_tokens": 20_000, "max_cost_usd": 0.1, "max_wall_seconds": 60},
+                    simulation=FAQ_SCRIPT,
                 ),
             ),
             (
@@ -894,6 +918,7 @@ AGENTS = [
                     ["payments.kb_search@1.0.0"],
                     memory={"session_window_turns": 40, "context_spaces": [KB_READ]},
                     limits={"max_steps": 5, "max_tokens": 20_000, "max_cost_usd": 0.1, "max_wall_seconds": 60},
+                    simulation=FAQ_SCRIPT,
                 ),
             ),
         ],

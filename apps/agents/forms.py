@@ -73,6 +73,12 @@ class DraftForm(forms.Form):
     secrets = forms.CharField(
         required=False, max_length=2000, help_text="Secret names granted to this agent, comma-separated."
     )
+    simulation = JSONField(
+        required=False,
+        label="Simulated model script",
+        help_text='Only for simulated models: {"script": [{"call": [{"tool": "kb.search", "arguments": '
+        '{"q": "{input.question}"}}]}, {"answer": "Found: {result}"}]}',
+    )
     input_schema = JSONField(required=False, help_text="JSON Schema of the input; empty for any object.")
     output_schema = JSONField(required=False, help_text="JSON Schema of the output; empty for text.")
 
@@ -124,6 +130,8 @@ class DraftForm(forms.Form):
             spec["input_schema"] = d["input_schema"]
         if d["output_schema"] is not None:
             spec["output_schema"] = d["output_schema"]
+        if d.get("simulation") is not None:
+            spec["simulation"] = d["simulation"]
         return spec
 
     @staticmethod
@@ -148,6 +156,7 @@ class DraftForm(forms.Form):
             "secrets": ", ".join(spec.get("secrets", [])),
             "input_schema": spec.get("input_schema"),
             "output_schema": spec.get("output_schema"),
+            "simulation": spec.get("simulation"),
         }
 
 
@@ -169,6 +178,7 @@ SPEC_FIELD_FOR = {
     "secrets": "secrets",
     "input_schema": "input_schema",
     "output_schema": "output_schema",
+    "simulation": "simulation",
 }
 
 
