@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from django.db import connection
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Max, Prefetch, Q, QuerySet, Sum
 from django.http import Http404
+from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
 from apps.accounts.models import Membership, OrgRole, TeamRole, User
@@ -137,9 +139,11 @@ def inventory_rows(agents) -> list[dict]:
                 "secrets": spec.get("secrets", []) if isinstance(spec, dict) else [],
             }
         )
+    activity = _run_activity([agent.pk for agent in agents])
     result = []
     for agent in agents:
         channels, version = live[agent.pk]
+        last_run_at, cost_7d = activity.get(agent.pk, (None, None))
         tools = tools_by_version.get(version.pk, []) if version else []
         secrets = {s for t in tools for s in t.pop("secrets")} | set(version.spec.get("secrets", []) if version else [])
         result.append(
@@ -162,11 +166,27 @@ def inventory_rows(agents) -> list[dict]:
                 "tools": tools,
                 "permissions": sorted({p for t in tools for p in t["permissions"]}),
                 "secrets": sorted(secrets),
-                "last_run_at": None,  # filled in once runs exist (runtime issue)
-                "cost_7d_usd": None,
+                "last_run_at": last_run_at,
+                "cost_7d_usd": float(cost_7d) if cost_7d is not None else 0.0,
             }
         )
     return result
+
+
+def _run_activity(agent_ids: list[int]) -> dict[int, tuple]:
+    """Return agent id -> (last run's start, cost of the last 7 days) through the runs relation, in one query."""
+    if not agent_ids:
+        return {}
+    week_ago = timezone.now() - timedelta(days=7)
+    rows = (
+        Agent.objects.filter(pk__in=agent_ids)
+        .annotate(
+            last_run=Max("runs__created_at"),
+            cost_7d=Sum("runs__cost_usd", filter=Q(runs__created_at__gte=week_ago)),
+        )
+        .values_list("pk", "last_run", "cost_7d")
+    )
+    return {pk: (last, cost) for pk, last, cost in rows}
 
 
 def _reach(version: AgentVersion) -> dict:

@@ -393,3 +393,15 @@ def test_a_run_claimed_by_a_live_worker_is_not_executed_twice(rt):
     assert run_execute(run_id=run.pk, worker=f"host-a:{os.getpid()}") == RunStatus.SUCCEEDED
     run.refresh_from_db()
     assert run.recoveries == 1
+
+
+def test_inventory_shows_each_agents_last_run_and_its_cost_this_week(rt):
+    from apps.agents.selectors import inventory_list, inventory_rows
+
+    agent = rt.agent("counted", script=[{"answer": "ok"}])
+    idle = rt.agent("idle-one", script=[{"answer": "ok"}])
+    runs = [rt.run(agent) for _ in range(2)]
+    rows = {r["name"]: r for r in inventory_rows(inventory_list(user=rt.world["auditor"]))}
+    assert rows["counted"]["last_run_at"] == runs[-1].created_at
+    assert rows["counted"]["cost_7d_usd"] == pytest.approx(float(sum(r.cost_usd for r in runs)))
+    assert rows[idle.name]["last_run_at"] is None and rows[idle.name]["cost_7d_usd"] == 0
