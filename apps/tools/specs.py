@@ -200,6 +200,13 @@ TOOL_SPEC: list[SpecField] = [
 def _check_config(spec: dict) -> dict:
     kind = spec["kind"]
     config = validate_spec(spec["config"], KIND_CONFIG[kind], "config")
+    if spec.get("secrets") and kind != ToolKind.HTTP:
+        # Only the HTTP executor injects secrets (into headers, at the call); the sandbox and MCP get none.
+        raise ServiceError(
+            f"Only HTTP tools can use secrets (in their headers as {{{{secrets.name}}}}); a {kind} tool gets none. "
+            "Remove secrets, or call the service through an HTTP tool.",
+            field="secrets",
+        )
     if kind == ToolKind.PYTHON:
         _check_code(config)
     elif kind == ToolKind.MCP:

@@ -165,3 +165,15 @@ def test_valid_configs_of_every_kind():
 def test_oversized_spec_is_refused():
     error = refused(http_spec(parameters={**http_spec()["parameters"], "description": "x" * 300_000}))
     assert error.field == "spec" and "limit" in error.message
+
+
+def test_only_http_tools_may_use_secrets():
+    spec = {
+        "description": "Run code.",
+        "kind": "python",
+        "config": {"code": "def main():\n    return 1\n"},
+        "secrets": ["db-password"],
+    }
+    with pytest.raises(ServiceError, match="Only HTTP tools can use secrets") as caught:
+        tool_spec_validate(spec)
+    assert caught.value.field == "secrets"
