@@ -22,6 +22,7 @@ AREA_MATRICES = [
     "tests.prompts.matrix",
     "tests.agents.matrix",
     "tests.context.matrix",
+    "tests.runtime.matrix",
 ]
 
 # (id, method, path, data, expected status by role)

@@ -565,7 +565,15 @@ def webhook_receive(*, token, body: bytes, headers, now: float | None = None) ->
             status=401,
             code="stale_timestamp",
         )
-    expected = webhook_signature(crypto.decrypt(webhook.secret_ciphertext), timestamp, body)
+    try:
+        expected = webhook_signature(crypto.decrypt(webhook.secret_ciphertext), timestamp, body)
+    except crypto.SecretDecryptError:
+        raise WebhookRefused(
+            "The webhook's secret cannot be read (the platform's encryption keys changed): rotate it on the "
+            "agent's Triggers page.",
+            status=503,
+            code="secret_unavailable",
+        ) from None
     given = signature.removeprefix("sha256=")
     if not hmac.compare_digest(expected, given):
         raise WebhookRefused("The signature does not match: check the webhook secret and what you sign.",
