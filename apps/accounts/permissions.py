@@ -85,10 +85,16 @@ PERMISSIONS: dict[str, Permission] = {
             object_codename="agents.approve_agent",
         ),
         # Runtime (issue #4): webhooks and schedules start runs without a person, so builders set them up.
-        Permission("trigger.manage", "Create, rotate and delete an agent's webhooks and schedules", scope=TokenScope.WRITE),
+        Permission(
+            "trigger.manage", "Create, rotate and delete an agent's webhooks and schedules", scope=TokenScope.WRITE
+        ),
         # Shared context spaces: builders create spaces and grant them to agents; operators edit their content.
         Permission("context.manage", "Create and delete context spaces; grant them to agents", scope=TokenScope.WRITE),
-        Permission("context.write", "Add and edit facts, documents, decisions and state in context spaces", scope=TokenScope.WRITE),
+        Permission(
+            "context.write",
+            "Add and edit facts, documents, decisions and state in context spaces",
+            scope=TokenScope.WRITE,
+        ),
     ]
 }
 

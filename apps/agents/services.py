@@ -192,9 +192,13 @@ def agent_set_budget(*, actor, agent: Agent, daily_budget_usd) -> Agent:
     try:
         value = Decimal(str(daily_budget_usd)).quantize(Decimal("0.01"))
     except (InvalidOperation, ValueError):
-        raise ServiceError("The daily budget must be a number of US dollars, e.g. 25.00.", field="daily_budget_usd") from None
+        raise ServiceError(
+            "The daily budget must be a number of US dollars, e.g. 25.00.", field="daily_budget_usd"
+        ) from None
     if value < 0 or value > Decimal("1000000"):
-        raise ServiceError("The daily budget must be between 0 (no budget) and 1,000,000 USD.", field="daily_budget_usd")
+        raise ServiceError(
+            "The daily budget must be between 0 (no budget) and 1,000,000 USD.", field="daily_budget_usd"
+        )
     before = {"daily_budget_usd": str(agent.daily_budget_usd)}
     with transaction.atomic():
         agent.daily_budget_usd = value

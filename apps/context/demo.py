@@ -18,12 +18,24 @@ SPACES = {
             "payments-kb",
             "Fees, payout schedules and refund policy, as the payments team answers merchants.",
             [
-                ("fees", "Card fees", "Card payments cost 1.4% + 0.25 EUR for European cards and 2.9% + 0.25 EUR "
-                 "for other cards. There is no monthly fee."),
-                ("payouts", "Payout schedule", "Payouts are made every business day, two days after the payment "
-                 "(T+2). Merchants can switch to weekly payouts in their settings."),
-                ("refund-window", "Refund window", "Charges can be refunded up to 180 days after the payment. "
-                 "Refunds above 500 EUR need a second person's approval."),
+                (
+                    "fees",
+                    "Card fees",
+                    "Card payments cost 1.4% + 0.25 EUR for European cards and 2.9% + 0.25 EUR "
+                    "for other cards. There is no monthly fee.",
+                ),
+                (
+                    "payouts",
+                    "Payout schedule",
+                    "Payouts are made every business day, two days after the payment "
+                    "(T+2). Merchants can switch to weekly payouts in their settings.",
+                ),
+                (
+                    "refund-window",
+                    "Refund window",
+                    "Charges can be refunded up to 180 days after the payment. "
+                    "Refunds above 500 EUR need a second person's approval.",
+                ),
             ],
             [("Refunds above 500 EUR need two people", "Agreed with finance after the March incident.")],
         )
@@ -33,10 +45,16 @@ SPACES = {
             "support-kb",
             "Known issues, workarounds and the triage decisions of the support team.",
             [
-                ("login-loop", "Login loop on Safari", "Safari 17 users stuck on the sign-in page: clear the "
-                 "site's cookies; fixed in release 4.2."),
-                ("sla", "Response times", "Urgent tickets are answered within 1 hour, high within 4 hours, "
-                 "normal within one business day."),
+                (
+                    "login-loop",
+                    "Login loop on Safari",
+                    "Safari 17 users stuck on the sign-in page: clear the site's cookies; fixed in release 4.2.",
+                ),
+                (
+                    "sla",
+                    "Response times",
+                    "Urgent tickets are answered within 1 hour, high within 4 hours, normal within one business day.",
+                ),
             ],
             [("Escalate every ticket mentioning a chargeback", "Chargebacks have a legal deadline.")],
         )
@@ -72,6 +90,9 @@ def seed_demo_context() -> list[str]:
                 created.append(f"{team.slug}/{name}")
             for agent in Agent.objects.filter(team=team):
                 for wanted in (agent.draft_spec.get("memory") or {}).get("context_spaces") or []:
-                    if wanted.get("space") == name and not ContextGrant.objects.filter(space=space, agent=agent).exists():
+                    if (
+                        wanted.get("space") == name
+                        and not ContextGrant.objects.filter(space=space, agent=agent).exists()
+                    ):
                         context_grant_set(actor=builder, space=space, agent=agent, access=wanted.get("access", "read"))
     return created

@@ -356,7 +356,9 @@ class Engine:
             return []
         done = {s.call_id for s in self.steps if s.index > last.index and s.status in TERMINAL_STEP}
         return [
-            ToolCall(c["id"], c["name"], c["arguments"]) for c in last.output.get("tool_calls", []) if c["id"] not in done
+            ToolCall(c["id"], c["name"], c["arguments"])
+            for c in last.output.get("tool_calls", [])
+            if c["id"] not in done
         ]
 
     def _step_for_call(self, call_id: str) -> Step | None:
@@ -382,7 +384,14 @@ class Engine:
         with transaction.atomic():
             step.save(
                 update_fields=[
-                    "status", "output", "error", "finished_at", "latency_ms", "cost_usd", "tokens_in", "tokens_out"
+                    "status",
+                    "output",
+                    "error",
+                    "finished_at",
+                    "latency_ms",
+                    "cost_usd",
+                    "tokens_in",
+                    "tokens_out",
                 ]
             )
             self.cancel_requested = _run_add(self.run.pk, tokens, cost, 1 if model_call else 0)
@@ -525,7 +534,9 @@ class Engine:
                 return
             if approval.decision == UncertainChoice.FAIL or approval.status == ApprovalStatus.REJECTED:
                 self._step_end(step, StepStatus.REJECTED, error=f"{who} stopped the run: {approval.comment}")
-                raise RunStop(RunStatus.FAILED, f"Stopped by {who} after an uncertain call of {step.name}.", "uncertain")
+                raise RunStop(
+                    RunStatus.FAILED, f"Stopped by {who} after an uncertain call of {step.name}.", "uncertain"
+                )
             self._run_tool(step, binding)  # retry with the same idempotency key
             return
         if approval.status == ApprovalStatus.REJECTED:

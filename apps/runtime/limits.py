@@ -33,7 +33,9 @@ class LimitStop:
 
 def cost_of(model, tokens_in: int, tokens_out: int) -> Decimal:
     """Return the USD cost of a model call from the catalog's prices per million tokens."""
-    return (Decimal(tokens_in) * model.input_price_per_mtok + Decimal(tokens_out) * model.output_price_per_mtok) / MILLION
+    return (
+        Decimal(tokens_in) * model.input_price_per_mtok + Decimal(tokens_out) * model.output_price_per_mtok
+    ) / MILLION
 
 
 def estimate_tokens(messages: list[dict]) -> int:

@@ -89,7 +89,9 @@ class Run(models.Model):
     step_count = models.PositiveIntegerField(default=0)
     model_calls = models.PositiveIntegerField(default=0)
     trace_id = models.CharField(max_length=32)
-    session = models.ForeignKey("runtime.Session", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs")
+    session = models.ForeignKey(
+        "runtime.Session", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
     parent = models.ForeignKey("runtime.Run", on_delete=models.CASCADE, null=True, blank=True, related_name="children")
     depth = models.PositiveSmallIntegerField(default=0)
     idempotency_key = models.CharField(max_length=200, blank=True)
@@ -265,6 +267,9 @@ class WebhookDelivery(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["webhook", "signature"], name="webhook_delivery_unique")]
 
+    def __str__(self) -> str:
+        return f"delivery to webhook {self.webhook_id} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
 
 class Schedule(models.Model):
     """A cron expression that starts a run of the agent; beat's PeriodicTask row is kept in step."""
@@ -316,6 +321,9 @@ class SpendCounter(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.period} from {self.period_start}: {self.cost_usd} USD"
+
 
 class RateWindow(models.Model):
     """A fixed-window counter for per-tool rate limits where there is no Redis (the embedded default)."""
@@ -323,3 +331,6 @@ class RateWindow(models.Model):
     key = models.CharField(max_length=200, unique=True)
     window_start = models.BigIntegerField()
     count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"

@@ -25,7 +25,9 @@ def _visible_agents(user):
 
 def run_list(*, user, team=None, filters: dict | None = None) -> QuerySet[Run]:
     """Return the runs the user may see, newest first, filtered by agent name, status, trigger, team, since."""
-    qs = Run.objects.filter(agent__in=_visible_agents(user)).select_related("agent", "team", "model__provider", "agent_version")
+    qs = Run.objects.filter(agent__in=_visible_agents(user)).select_related(
+        "agent", "team", "model__provider", "agent_version"
+    )
     if team is not None:
         qs = qs.filter(team=team)
     f = {k: v for k, v in (filters or {}).items() if v not in (None, "", [])}

@@ -40,8 +40,6 @@ from .models import (
     RunStatus,
     Schedule,
     Session,
-    Step,
-    StepStatus,
     Trigger,
     UncertainChoice,
     Webhook,
@@ -114,8 +112,7 @@ def _check_input(spec: dict, value) -> None:
     if errors:
         where = "/".join(str(p) for p in errors[0].path)
         raise ServiceError(
-            f"The input does not match the agent's input schema{' at ' + where if where else ''}: "
-            f"{errors[0].message}.",
+            f"The input does not match the agent's input schema{' at ' + where if where else ''}: {errors[0].message}.",
             field="input",
         )
 
@@ -155,9 +152,7 @@ def _run_create(
         with transaction.atomic():
             session = None
             if session_key:
-                session, _ = Session.objects.get_or_create(
-                    agent=agent, key=session_key, defaults={"team": agent.team}
-                )
+                session, _ = Session.objects.get_or_create(agent=agent, key=session_key, defaults={"team": agent.team})
                 Session.objects.filter(pk=session.pk).update(updated_at=timezone.now())
             run = Run.objects.create(
                 team=agent.team,
@@ -329,8 +324,9 @@ def approval_decide(
     if len(comment) > 2000:
         raise ServiceError("The reason is too long: at most 2000 characters.", field="comment")
     if not approve and not comment:
-        raise ServiceError("Say why you reject the call: the reason is shown to the agent and kept in the audit log.",
-                           field="comment")
+        raise ServiceError(
+            "Say why you reject the call: the reason is shown to the agent and kept in the audit log.", field="comment"
+        )
     if approval.kind == ApprovalKind.UNCERTAIN:
         decision = decision or (UncertainChoice.RETRY if approve else UncertainChoice.FAIL)
         if decision not in UncertainChoice.values:
@@ -340,8 +336,9 @@ def approval_decide(
     with transaction.atomic():
         locked = Approval.objects.select_for_update().get(pk=approval.pk)
         if locked.status != ApprovalStatus.PENDING:
-            raise ServiceError(f"This approval was already decided ({locked.get_status_display().lower()}).",
-                               code="decided")
+            raise ServiceError(
+                f"This approval was already decided ({locked.get_status_display().lower()}).", code="decided"
+            )
         if locked.expires_at <= timezone.now():
             raise ServiceError("This approval has expired: the run was stopped.", code="expired")
         locked.status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
@@ -432,6 +429,17 @@ def run_reap() -> int:
                     )
                     _enqueue(run.pk)
                     count += 1
+    # A run waiting on a child whose end could not wake it (the two raced): wake it now.
+    orphaned = (
+        Run.objects.filter(status=RunStatus.WAITING, worker="")
+        .exclude(approvals__status=ApprovalStatus.PENDING)
+        .exclude(children__status__in=[s for s in RunStatus.values if s not in FINISHED])
+        .values_list("pk", flat=True)[:500]
+    )
+    for run_id in orphaned:
+        with transaction.atomic():
+            _enqueue(run_id)
+            count += 1
     # A queued run nobody claimed for minutes lost its task (e.g. the broker was reset): queue it again.
     for run_id in Run.objects.filter(status=RunStatus.QUEUED, worker="", created_at__lt=lost_queue).values_list(
         "pk", flat=True
@@ -483,8 +491,13 @@ def webhook_create(*, actor, agent: Agent, name: str, channel: str = ChannelName
             secret_ciphertext=crypto.encrypt(secret),
             created_by=actor,
         )
-        audit_record(actor=actor, action="webhook.create", obj=webhook, team=agent.team,
-                     after={"agent": agent.name, "name": name, "channel": channel})
+        audit_record(
+            actor=actor,
+            action="webhook.create",
+            obj=webhook,
+            team=agent.team,
+            after={"agent": agent.name, "name": name, "channel": channel},
+        )
     return webhook, secret
 
 
@@ -505,8 +518,9 @@ def webhook_set_enabled(*, actor, webhook: Webhook, enabled: bool) -> Webhook:
     with transaction.atomic():
         webhook.enabled = bool(enabled)
         webhook.save(update_fields=["enabled"])
-        audit_record(actor=actor, action="webhook.enable" if enabled else "webhook.disable", obj=webhook,
-                     team=webhook.team)
+        audit_record(
+            actor=actor, action="webhook.enable" if enabled else "webhook.disable", obj=webhook, team=webhook.team
+        )
     return webhook
 
 
@@ -514,8 +528,13 @@ def webhook_delete(*, actor, webhook: Webhook) -> None:
     """Delete the webhook; its URL stops answering at once."""
     require(actor, "trigger.manage", webhook.team, obj=webhook.agent)
     with transaction.atomic():
-        audit_record(actor=actor, action="webhook.delete", obj=webhook, team=webhook.team,
-                     before={"agent": webhook.agent.name, "name": webhook.name})
+        audit_record(
+            actor=actor,
+            action="webhook.delete",
+            obj=webhook,
+            team=webhook.team,
+            before={"agent": webhook.agent.name, "name": webhook.name},
+        )
         webhook.delete()
 
 
@@ -576,12 +595,17 @@ def webhook_receive(*, token, body: bytes, headers, now: float | None = None) ->
         ) from None
     given = signature.removeprefix("sha256=")
     if not hmac.compare_digest(expected, given):
-        raise WebhookRefused("The signature does not match: check the webhook secret and what you sign.",
-                             status=401, code="bad_signature")
+        raise WebhookRefused(
+            "The signature does not match: check the webhook secret and what you sign.",
+            status=401,
+            code="bad_signature",
+        )
     try:
         payload = json.loads(body or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise WebhookRefused("The body must be JSON: it becomes the run's input.", status=400, code="bad_json") from None
+        raise WebhookRefused(
+            "The body must be JSON: it becomes the run's input.", status=400, code="bad_json"
+        ) from None
     idempotency_key = headers.get("Idempotency-Key")
     with transaction.atomic():
         try:
@@ -634,8 +658,9 @@ def _timezone(name: str) -> str:
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ServiceError(f"Unknown time zone '{name[:60]}': use a name like UTC or Europe/Paris.",
-                           field="timezone") from None
+        raise ServiceError(
+            f"Unknown time zone '{name[:60]}': use a name like UTC or Europe/Paris.", field="timezone"
+        ) from None
     return name
 
 
@@ -663,7 +688,13 @@ def _sync_periodic_task(schedule: Schedule, parts: list[str]) -> None:
 
 
 def schedule_create(
-    *, actor, agent: Agent, name: str, cron: str, input=None, timezone_name: str = "UTC",
+    *,
+    actor,
+    agent: Agent,
+    name: str,
+    cron: str,
+    input=None,
+    timezone_name: str = "UTC",
     channel: str = ChannelName.PRODUCTION,
 ) -> Schedule:
     """Create a schedule that starts a run of the agent's channel version with the given input."""
@@ -678,12 +709,23 @@ def schedule_create(
         raise ServiceError(f"Agent {agent.name} already has a schedule named {name}.", field="name")
     with transaction.atomic():
         schedule = Schedule.objects.create(
-            team=agent.team, agent=agent, name=name, cron=" ".join(parts), timezone_name=timezone_name,
-            input=input, channel=channel, created_by=actor,
+            team=agent.team,
+            agent=agent,
+            name=name,
+            cron=" ".join(parts),
+            timezone_name=timezone_name,
+            input=input,
+            channel=channel,
+            created_by=actor,
         )
         _sync_periodic_task(schedule, parts)
-        audit_record(actor=actor, action="schedule.create", obj=schedule, team=agent.team,
-                     after={"agent": agent.name, "cron": schedule.cron, "timezone": timezone_name, "channel": channel})
+        audit_record(
+            actor=actor,
+            action="schedule.create",
+            obj=schedule,
+            team=agent.team,
+            after={"agent": agent.name, "cron": schedule.cron, "timezone": timezone_name, "channel": channel},
+        )
     return schedule
 
 
@@ -706,8 +748,14 @@ def schedule_update(*, actor, schedule: Schedule, **changes) -> Schedule:
     with transaction.atomic():
         schedule.save()
         _sync_periodic_task(schedule, parts)
-        audit_record(actor=actor, action="schedule.update", obj=schedule, team=schedule.team, before=before,
-                     after={"cron": schedule.cron, "timezone": schedule.timezone_name, "enabled": schedule.enabled})
+        audit_record(
+            actor=actor,
+            action="schedule.update",
+            obj=schedule,
+            team=schedule.team,
+            before=before,
+            after={"cron": schedule.cron, "timezone": schedule.timezone_name, "enabled": schedule.enabled},
+        )
     return schedule
 
 
@@ -715,8 +763,13 @@ def schedule_delete(*, actor, schedule: Schedule) -> None:
     """Delete the schedule and its beat entry."""
     require(actor, "trigger.manage", schedule.team, obj=schedule.agent)
     with transaction.atomic():
-        audit_record(actor=actor, action="schedule.delete", obj=schedule, team=schedule.team,
-                     before={"agent": schedule.agent.name, "name": schedule.name, "cron": schedule.cron})
+        audit_record(
+            actor=actor,
+            action="schedule.delete",
+            obj=schedule,
+            team=schedule.team,
+            before={"agent": schedule.agent.name, "name": schedule.name, "cron": schedule.cron},
+        )
         task = schedule.periodic_task
         schedule.delete()
         if task is not None:
@@ -743,4 +796,3 @@ def schedule_fire(*, schedule_id: int) -> Run | None:
     )
     Schedule.objects.filter(pk=schedule.pk).update(last_run_at=timezone.now())
     return run
-

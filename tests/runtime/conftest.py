@@ -39,9 +39,7 @@ class Runtime:
             {
                 "description": f"{name} over HTTP",
                 "kind": "http",
-                "parameters": extra.pop(
-                    "parameters", {"type": "object", "properties": {"q": {"type": "string"}}}
-                ),
+                "parameters": extra.pop("parameters", {"type": "object", "properties": {"q": {"type": "string"}}}),
                 "config": {"method": method, "url": url},
                 "side_effect": side_effect,
                 **extra,
@@ -73,9 +71,7 @@ class Runtime:
         agent = agent_create(actor=self.owner, team=self.team, name=name, draft_spec=draft, risk_tier=risk_tier)
         if publish:
             version = agent_publish(actor=self.owner, agent=agent, version="1.0.0")
-            agent_promote(
-                actor=self.owner, agent=agent, version=version, channel=ChannelName.PRODUCTION, reason="test"
-            )
+            agent_promote(actor=self.owner, agent=agent, version=version, channel=ChannelName.PRODUCTION, reason="test")
         return agent
 
     def start(self, agent, input=None, *, actor=None, **kwargs) -> Run:

@@ -62,7 +62,10 @@ class Ledger:
 
 
 def test_worker_killed_during_a_side_effect_loses_nothing_and_repeats_nothing(
-    rt, workers, app_queue, settings  # noqa: F811 - the fixture imported above
+    rt,
+    workers,  # noqa: F811 - the fixture imported above
+    app_queue,
+    settings,
 ):
     settings.CELERY_WORKER_HEARTBEAT_STALE_SECONDS = 3
     env = dict(
@@ -85,8 +88,9 @@ def test_worker_killed_during_a_side_effect_loses_nothing_and_repeats_nothing(
         )
         first = workers("first", queue=APP_QUEUE, **env)
         run = rt.start(agent, {"order": 7})
-        wait_for(lambda: ledger.deliveries, timeout=STARTUP_SECONDS, what="the charge to reach the ledger",
-                 logs=first.logs)
+        wait_for(
+            lambda: ledger.deliveries, timeout=STARTUP_SECONDS, what="the charge to reach the ledger", logs=first.logs
+        )
         run.refresh_from_db()
         assert run.status == RunStatus.RUNNING and run.worker.startswith(first.hostname)
         step = run.steps.get(kind=StepKind.TOOL)

@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 
 from apps.audit.models import AuditEvent
+from apps.core.exceptions import ServiceError
 from apps.runtime.engine import run_execute
 from apps.runtime.models import Approval, ApprovalStatus, Run, RunStatus, Step, StepKind, StepStatus
 from apps.runtime.services import approval_decide, run_cancel, run_start_draft
-from apps.core.exceptions import ServiceError
 from tests.runtime.loopback import loopback_server
 
 pytestmark = pytest.mark.django_db
@@ -137,12 +137,24 @@ def test_provider_error_fails_the_run_with_its_message(rt):
 @pytest.mark.parametrize(
     ("limits", "script", "code", "status"),
     [
-        ({"max_steps": 2}, [{"call": [{"tool": "kb.search", "arguments": {"q": str(i)}}]} for i in range(5)],
-         "max_steps", RunStatus.LIMIT_EXCEEDED),
-        ({"max_tokens": 60}, [{"call": [{"tool": "kb.search", "arguments": {"q": str(i)}}]} for i in range(5)],
-         "max_tokens", RunStatus.LIMIT_EXCEEDED),
-        ({"max_cost_usd": 0.00002}, [{"call": [{"tool": "kb.search", "arguments": {"q": str(i)}}]} for i in range(5)],
-         "max_cost_usd", RunStatus.LIMIT_EXCEEDED),
+        (
+            {"max_steps": 2},
+            [{"call": [{"tool": "kb.search", "arguments": {"q": str(i)}}]} for i in range(5)],
+            "max_steps",
+            RunStatus.LIMIT_EXCEEDED,
+        ),
+        (
+            {"max_tokens": 60},
+            [{"call": [{"tool": "kb.search", "arguments": {"q": str(i)}}]} for i in range(5)],
+            "max_tokens",
+            RunStatus.LIMIT_EXCEEDED,
+        ),
+        (
+            {"max_cost_usd": 0.00002},
+            [{"call": [{"tool": "kb.search", "arguments": {"q": str(i)}}]} for i in range(5)],
+            "max_cost_usd",
+            RunStatus.LIMIT_EXCEEDED,
+        ),
     ],
 )
 def test_each_run_limit_stops_the_run_with_its_name_and_value(rt, limits, script, code, status):
@@ -245,7 +257,10 @@ def test_tool_requiring_approval_pauses_without_a_worker_and_resumes_when_approv
         agent = rt.agent(
             "refunder",
             tools=["refund.issue"],
-            script=[{"call": [{"tool": "refund.issue", "arguments": {"q": "42"}}]}, {"answer": "done: {result.status}"}],
+            script=[
+                {"call": [{"tool": "refund.issue", "arguments": {"q": "42"}}]},
+                {"answer": "done: {result.status}"},
+            ],
         )
         run = rt.run(agent)
         assert run.status == RunStatus.WAITING and run.worker == ""
