@@ -736,7 +736,7 @@ TICKET_OUT = {
     "required": ["status"],
 }
 
-# What the built-in simulated model answers for the demo's runs (apps/runtime/simulation.py).
+# What the built-in simulated model answers for the demo's runs (apps/catalog/simulation.py).
 FAQ_SCRIPT = {
     "script": [
         {"call": [{"tool": "payments.kb_search", "arguments": {"query": "{input.question}"}}]},

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import re
 
+from apps.catalog.simulation import SIMULATION_FIELDS
 from apps.core.exceptions import ServiceError
 from apps.core.specs import SpecField, check_json_schema, non_negative, positive, validate_spec
-from apps.runtime.simulation import SIMULATION_FIELDS
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
 

@@ -96,3 +96,8 @@ def seed_demo_context() -> list[str]:
                     ):
                         context_grant_set(actor=builder, space=space, agent=agent, access=wanted.get("access", "read"))
     return created
+
+
+def demo_context_count() -> int:
+    """Return how many context spaces the demo teams have."""
+    return ContextSpace.objects.filter(team__slug__in=SPACES).count()

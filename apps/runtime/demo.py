@@ -45,3 +45,8 @@ def seed_demo_runs() -> list[int]:
         run = run_start(actor=operator.user, agent=agent, input=value, trigger=Trigger.UI)
         started.append(run.pk)
     return started
+
+
+def demo_run_count() -> int:
+    """Return how many runs the demo teams have."""
+    return Run.objects.filter(team__slug__in={slug for slug, _, _ in DEMO_RUNS}).count()

@@ -9,12 +9,12 @@ import time
 import pytest
 
 from apps.catalog.models import Model, Provider
+from apps.catalog.simulation import SIMULATION_FIELDS, simulation_validate
 from apps.core.exceptions import ServiceError
 from apps.core.specs import SpecField, validate_spec
 from apps.runtime.providers import model_complete
 from apps.runtime.providers.base import ModelRequest, ProviderError, ToolCall
 from apps.runtime.providers.simulated import complete
-from apps.runtime.simulation import SIMULATION_FIELDS, simulation_validate
 
 REFUND = {
     "script": [

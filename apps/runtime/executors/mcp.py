@@ -22,6 +22,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,9 +177,11 @@ def mcp_run(*, server: McpServer, timeout: float, doing: str, operation: Callabl
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        pass  # no loop in this thread: the call runs its own
+        pass  # no loop in this thread (a Celery worker): the call runs its own
     else:
-        raise RuntimeError("MCP calls are synchronous: run them in a worker thread, not inside an event loop.")
+        # Called from code that runs an event loop in this thread: run the call's own loop in a thread.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mcp-call") as pool:
+            return pool.submit(mcp_run, server=server, timeout=timeout, doing=doing, operation=operation).result()
     with ExitStack() as stack:
         errlog = None
         if server.transport == "stdio":

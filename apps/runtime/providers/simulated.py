@@ -1,4 +1,4 @@
-"""The built-in simulated model: deterministic, offline, scripted per agent (apps/runtime/simulation.py).
+"""The built-in simulated model: deterministic, offline, scripted per agent (apps/catalog/simulation.py).
 
 Which script entry answers = how many assistant messages follow the last user message (the
 run's own model calls so far; earlier turns of a session do not count). The same request always
@@ -12,9 +12,9 @@ import math
 import re
 import time
 
+from apps.catalog.simulation import simulation_entry_check
 from apps.core.exceptions import ServiceError
 from apps.runtime.fencing import unfence
-from apps.runtime.simulation import simulation_entry_check
 
 from .base import (
     ModelRequest,

@@ -4,8 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 from apps.accounts.demo import ADMIN_USERNAME, seed_demo
 from apps.accounts.models import User
 from apps.agents.demo import seed_demo_fleet
-from apps.context.demo import seed_demo_context
-from apps.runtime.demo import seed_demo_runs
+from apps.context.demo import demo_context_count, seed_demo_context
+from apps.runtime.demo import demo_run_count, seed_demo_runs
 
 
 class Command(BaseCommand):
@@ -21,8 +21,8 @@ class Command(BaseCommand):
             )
         result = seed_demo()
         fleet = seed_demo_fleet(admin=User.objects.get(username=ADMIN_USERNAME))
-        spaces = seed_demo_context()
-        runs = seed_demo_runs()
+        seed_demo_context()
+        seed_demo_runs()
         counts = fleet["counts"]
         self.stdout.write(self.style.SUCCESS("Demo organisation ready. Sign in at http://127.0.0.1:8000/login/ as:"))
         for username, roles in result["users"]:
@@ -34,9 +34,7 @@ class Command(BaseCommand):
             f"({counts['active_agents']} active), {counts['tools']} tools, {counts['prompts']} prompts, "
             f"{counts['secrets']} secrets (values random, never shown). See /agents/inventory/."
         )
-        if spaces:
-            self.stdout.write(f"Context spaces created: {', '.join(spaces)}.")
-        if runs:
-            self.stdout.write(
-                f"Queued {len(runs)} demo runs on the simulated model: a worker runs them (see /runs/ and /approvals/)."
-            )
+        self.stdout.write(
+            f"Shared context: {demo_context_count()} spaces. Demo runs on the simulated model: {demo_run_count()} "
+            "(queued ones run as soon as a worker starts; see /runs/ and /approvals/)."
+        )
