@@ -129,7 +129,7 @@ def measure(args, *, model_url: str, baseline_url: str, tool_url: str, pipe) -> 
     from apps.agents.services import agent_create, agent_promote, agent_publish
     from apps.catalog.models import Model, Provider
     from apps.catalog.services import catalog_seed_defaults
-    from apps.runtime.engine import run_execute
+    import apps.runtime.engine as _engine
     from apps.runtime.models import Run, RunStatus
     from apps.runtime.services import run_start
     from apps.tools.services import tool_create, tool_publish
@@ -138,25 +138,39 @@ def measure(args, *, model_url: str, baseline_url: str, tool_url: str, pipe) -> 
     team = Team.objects.create(slug="bench", name="Bench")
     owner = User.objects.create(username="owner")
     Membership.objects.create(user=owner, team=team, role=TeamRole.OWNER)
-    provider = Provider.objects.create(name="loopback", display_name="Loopback", kind="openai_compatible",
-                                       base_url=model_url, max_retries=0)
+    provider = Provider.objects.create(
+        name="loopback", display_name="Loopback", kind="openai_compatible", base_url=model_url, max_retries=0
+    )
     Model.objects.create(provider=provider, name="instant", input_price_per_mtok=1, output_price_per_mtok=2)
-    tool = tool_create(actor=owner, team=team, name="lookup", spec={
-        "description": "Look an item up.", "kind": "http",
-        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
-        "config": {"method": "GET", "url": f"{tool_url}/items/{{q}}"},
-    })
+    tool = tool_create(
+        actor=owner,
+        team=team,
+        name="lookup",
+        spec={
+            "description": "Look an item up.",
+            "kind": "http",
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+            "config": {"method": "GET", "url": f"{tool_url}/items/{{q}}"},
+        },
+    )
     tool_publish(actor=owner, tool=tool, version="1.0.0")
-    agent = agent_create(actor=owner, team=team, name="bench", draft_spec={
-        "model": "loopback/instant", "prompt": {"inline": "Look things up."}, "tools": ["lookup"],
-        "limits": {"max_steps": 50, "max_tokens": 1_000_000, "max_cost_usd": 100},
-    })
+    agent = agent_create(
+        actor=owner,
+        team=team,
+        name="bench",
+        draft_spec={
+            "model": "loopback/instant",
+            "prompt": {"inline": "Look things up."},
+            "tools": ["lookup"],
+            "limits": {"max_steps": 50, "max_tokens": 1_000_000, "max_cost_usd": 100},
+        },
+    )
     version = agent_publish(actor=owner, agent=agent, version="1.0.0")
     agent_promote(actor=owner, agent=agent, version=version, channel=ChannelName.PRODUCTION, reason="bench")
 
     # Warm up (imports, SDK client, connections), then measure.
     for _ in range(5):
-        run_execute(run_id=run_start(actor=owner, agent=agent, input={}).pk, worker="bench:1")
+        _engine.run_execute(run_id=run_start(actor=owner, agent=agent, input={}).pk, worker="bench:1")
     pipe.send("times")
     pipe.recv()
     runs = [run_start(actor=owner, agent=agent, input={"n": i}) for i in range(args.runs)]
@@ -164,7 +178,7 @@ def measure(args, *, model_url: str, baseline_url: str, tool_url: str, pipe) -> 
     started_all = time.perf_counter()
     for run in runs:
         started = time.perf_counter()
-        status = run_execute(run_id=run.pk, worker="bench:1")
+        status = _engine.run_execute(run_id=run.pk, worker="bench:1")
         walls.append(time.perf_counter() - started)
         assert status == RunStatus.SUCCEEDED, Run.objects.get(pk=run.pk).error
     elapsed = time.perf_counter() - started_all
@@ -174,7 +188,9 @@ def measure(args, *, model_url: str, baseline_url: str, tool_url: str, pipe) -> 
     # The servers answered the runs in order: model_calls_per_run model requests and tools tool requests each.
     calls = args.tools + 1
     for i, wall in enumerate(walls):
-        server_time = sum(model_times[i * calls : (i + 1) * calls]) + sum(tool_times[i * args.tools : (i + 1) * args.tools])
+        server_time = sum(model_times[i * calls : (i + 1) * calls]) + sum(
+            tool_times[i * args.tools : (i + 1) * args.tools]
+        )
         per_step.append((wall - server_time) / steps_per_run)
     steps = Run.objects.filter(pk__in=[r.pk for r in runs]).values_list("step_count", flat=True)
     assert all(s == steps_per_run for s in steps), set(steps)
@@ -210,16 +226,22 @@ def measure(args, *, model_url: str, baseline_url: str, tool_url: str, pipe) -> 
 def report(args, *, per_step, walls, elapsed, steps, direct, direct_elapsed, direct_server, steps_per_run) -> None:
     ms = 1000
     direct_overhead = [d - s for d, s in zip(direct, direct_server, strict=False)]
-    print(f"PostgreSQL + Redis, {os.cpu_count()} CPUs, one worker; {args.runs} runs x {steps_per_run} steps "
-          f"({args.tools + 1} model calls, {args.tools} HTTP tool calls each)")
+    print(
+        f"PostgreSQL + Redis, {os.cpu_count()} CPUs, one worker; {args.runs} runs x {steps_per_run} steps "
+        f"({args.tools + 1} model calls, {args.tools} HTTP tool calls each)"
+    )
     print(f"load average: {os.getloadavg()[0]:.2f}")
-    print(f"platform overhead per step: p50 {statistics.median(per_step) * ms:.2f} ms, "
-          f"p99 {_pct(per_step, 0.99) * ms:.2f} ms, mean {statistics.fmean(per_step) * ms:.2f} ms "
-          f"(target p50 <= 3 ms, p99 <= 15 ms)")
+    print(
+        f"platform overhead per step: p50 {statistics.median(per_step) * ms:.2f} ms, "
+        f"p99 {_pct(per_step, 0.99) * ms:.2f} ms, mean {statistics.fmean(per_step) * ms:.2f} ms "
+        f"(target p50 <= 3 ms, p99 <= 15 ms)"
+    )
     print(f"run wall time: p50 {statistics.median(walls) * ms:.1f} ms, p99 {_pct(walls, 0.99) * ms:.1f} ms")
     print(f"steps per second (one worker): {steps / elapsed:.0f} (target >= 300)")
-    print(f"direct openai SDK call: p50 {statistics.median(direct) * ms:.2f} ms "
-          f"(client side {statistics.median(direct_overhead) * ms:.2f} ms), {len(direct) / direct_elapsed:.0f} calls/s")
+    print(
+        f"direct openai SDK call: p50 {statistics.median(direct) * ms:.2f} ms "
+        f"(client side {statistics.median(direct_overhead) * ms:.2f} ms), {len(direct) / direct_elapsed:.0f} calls/s"
+    )
     print(f"ratio, runtime time per step / direct call: {(elapsed / steps) / (direct_elapsed / len(direct)):.2f}x")
 
 

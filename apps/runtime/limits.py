@@ -53,17 +53,27 @@ def _periods(now) -> tuple:
     return day, day.replace(day=1)
 
 
-def spend_add(*, run: Run, cost: Decimal) -> None:
-    """Add cost to the agent's day and the team's month (inside the caller's transaction)."""
-    if not cost:
-        return
+def spend_rows(run: Run):
+    """Return the run's two counters: its agent's today and its team's this month."""
     day, month = _periods(timezone.now())
     rows = Q(agent_id=run.agent_id, period=SpendPeriod.DAY, period_start=day) | Q(
         agent__isnull=True, period=SpendPeriod.MONTH, period_start=month
     )
-    # Both counters in one statement (every step with a cost comes here); create them on the first spend.
-    if SpendCounter.objects.filter(rows, team_id=run.team_id).update(cost_usd=F("cost_usd") + cost) == 2:
+    return SpendCounter.objects.filter(rows, team_id=run.team_id)
+
+
+def spend_add(*, run: Run, cost: Decimal) -> None:
+    """Add cost to the agent's day and the team's month (inside the caller's transaction)."""
+    if not cost:
         return
+    # Both counters in one statement (every step with a cost comes here); create them on the first spend.
+    if spend_rows(run).update(cost_usd=F("cost_usd") + cost) < 2:
+        spend_create_missing(run=run, cost=cost)
+
+
+def spend_create_missing(*, run: Run, cost: Decimal) -> None:
+    """Create whichever of the run's two counters does not exist yet, holding cost."""
+    day, month = _periods(timezone.now())
     for agent_id, period, start in ((run.agent_id, SpendPeriod.DAY, day), (None, SpendPeriod.MONTH, month)):
         lookup = dict(team_id=run.team_id, agent_id=agent_id, period=period, period_start=start)
         if SpendCounter.objects.filter(**lookup).exists():
