@@ -516,6 +516,7 @@ class Engine:
         approval.refresh_from_db()
         if approval.status == ApprovalStatus.PENDING:
             raise Pause()
+        self._record_decision(step, approval)
         if approval.status == ApprovalStatus.EXPIRED:
             self._step_end(step, StepStatus.REJECTED, error="Nobody decided in time: the approval expired.")
             raise RunStop(
@@ -546,6 +547,27 @@ class Engine:
             self._replay(step)
             return
         self._run_tool(step, binding)
+
+    def _record_decision(self, step: Step, approval: Approval) -> None:
+        """Put the person's decision on the timeline as its own step (once, however often the run resumes)."""
+        if any(s.kind == StepKind.APPROVAL and (s.input or {}).get("approval") == approval.pk for s in self.steps):
+            return
+        decided = self._step_begin(
+            kind=StepKind.APPROVAL,
+            name=step.name,
+            input={"approval": approval.pk, "step": step.index, "kind": approval.kind},
+        )
+        who = approval.decided_by.username if approval.decided_by else None
+        self._step_end(
+            decided,
+            StepStatus.SUCCEEDED if approval.status == ApprovalStatus.APPROVED else StepStatus.REJECTED,
+            output={
+                "status": approval.status,
+                "decision": approval.decision,
+                "decided_by": who,
+                "comment": approval.comment,
+            },
+        )
 
     def _ask_person(self, step: Step, kind: str, reason: str, status: str = StepStatus.WAITING) -> None:
         from .services import approval_expiry

@@ -274,6 +274,9 @@ def test_tool_requiring_approval_pauses_without_a_worker_and_resumes_when_approv
         assert run.status == RunStatus.SUCCEEDED and run.output == "done: 200"
         assert len(server.requests) == 1
         assert server.requests[0].headers["Idempotency-Key"] == f"{run.pk}:1"
+        decided = run.steps.get(kind=StepKind.APPROVAL)
+        assert decided.status == StepStatus.SUCCEEDED
+        assert decided.output["decided_by"] == rt.operator.username and decided.output["comment"] == "fine"
     assert AuditEvent.objects.filter(action="approval.approve", object_id=str(approval.pk)).exists()
 
 
@@ -420,3 +423,15 @@ def test_inventory_shows_each_agents_last_run_and_its_cost_this_week(rt):
     assert rows["counted"]["last_run_at"] == runs[-1].created_at
     assert rows["counted"]["cost_7d_usd"] == pytest.approx(float(sum(r.cost_usd for r in runs)))
     assert rows[idle.name]["last_run_at"] is None and rows[idle.name]["cost_7d_usd"] == 0
+
+
+def test_cancel_of_a_running_run_stops_it_at_the_next_step(rt):
+    agent = rt.agent("busy-bee", script=[{"answer": "never said"}])
+    run = rt.start(agent)
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)  # as if a worker were on it
+    run.refresh_from_db()
+    run = run_cancel(actor=rt.operator, run=run, reason="wrong customer")
+    assert run.status == RunStatus.RUNNING and run.cancel_requested  # the worker stops it, between steps
+    run = rt.drive(run)
+    assert run.status == RunStatus.CANCELLED and run.error_code == "cancelled"
+    assert run.steps.count() == 0 and run.output is None
