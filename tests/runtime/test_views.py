@@ -116,7 +116,12 @@ def test_steps_json_returns_the_new_and_the_changed_steps(client, world, rt):
     rt.drive(run)
     # The page asks again from before the step that was waiting: it sees the change and what came after.
     later = steps_json(client, run, after=0)
-    assert [(s["index"], s["status"]) for s in later["steps"]] == [(1, "rejected"), (2, "succeeded")]
+    # The rejected call, the person's decision as its own step, then the model's answer.
+    assert [(s["index"], s["kind"], s["status"]) for s in later["steps"]] == [
+        (1, "tool_call", "rejected"),
+        (2, "approval", "rejected"),
+        (3, "model_call", "succeeded"),
+    ]
     assert "not today" in later["steps"][0]["error"]
     assert later["run"]["finished"] and later["run"]["output"] == "Closed T-5."
     assert later["run"]["tokens_in"] > 0 and Decimal(later["run"]["cost_usd"]) > 0
