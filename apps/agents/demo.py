@@ -740,7 +740,7 @@ TICKET_OUT = {
 FAQ_SCRIPT = {
     "script": [
         {"call": [{"tool": "payments.kb_search", "arguments": {"query": "{input.question}"}}]},
-        {"answer": "From the payments knowledge base: {result}"},
+        {"answer": "From the payments knowledge base ({result.results.0.title}): {result.results.0.snippet}"},
     ]
 }
 REFUND_SCRIPT = {
