@@ -239,7 +239,9 @@ def report(args, *, per_step, walls, elapsed, steps, direct, direct_elapsed, dir
         f"p99 {_pct(per_step, 0.99) * ms:.2f} ms, mean {statistics.fmean(per_step) * ms:.2f} ms "
         f"(target p50 <= 3 ms, p99 <= 15 ms)"
     )
-    print(f"CPU time of the worker process per step: {cpu / steps * ms:.2f} ms (the rest is waiting, mostly for PostgreSQL)")
+    print(
+        f"CPU time of the worker process per step: {cpu / steps * ms:.2f} ms (the rest is waiting, mostly for PostgreSQL)"
+    )
     print(f"run wall time: p50 {statistics.median(walls) * ms:.1f} ms, p99 {_pct(walls, 0.99) * ms:.1f} ms")
     print(f"steps per second (one worker): {steps / elapsed:.0f} (target >= 300)")
     print(
