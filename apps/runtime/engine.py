@@ -743,7 +743,7 @@ def _step_end_postgresql(run: Run, step: Step, cost: Decimal, tokens: tuple[int,
     Every step ends here, so one round trip instead of six (BEGIN, three updates, COMMIT) matters:
     PostgreSQL runs the data-modifying CTEs atomically as one statement.
     """
-    day, month = limits._periods(timezone.now())
+    day, month = limits.spend_periods(timezone.now())
     with connection.cursor() as cursor:
         cursor.execute(
             f"""

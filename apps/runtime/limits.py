@@ -48,14 +48,15 @@ def estimate_tokens(messages: list[dict]) -> int:
     return chars // 4 + 4 * len(messages)
 
 
-def _periods(now) -> tuple:
+def spend_periods(now) -> tuple:
+    """Return the first days of the budget periods containing now: (the day, the month)."""
     day = now.date()
     return day, day.replace(day=1)
 
 
 def spend_rows(run: Run):
     """Return the run's two counters: its agent's today and its team's this month."""
-    day, month = _periods(timezone.now())
+    day, month = spend_periods(timezone.now())
     rows = Q(agent_id=run.agent_id, period=SpendPeriod.DAY, period_start=day) | Q(
         agent__isnull=True, period=SpendPeriod.MONTH, period_start=month
     )
@@ -73,7 +74,7 @@ def spend_add(*, run: Run, cost: Decimal) -> None:
 
 def spend_create_missing(*, run: Run, cost: Decimal) -> None:
     """Create whichever of the run's two counters does not exist yet, holding cost."""
-    day, month = _periods(timezone.now())
+    day, month = spend_periods(timezone.now())
     for agent_id, period, start in ((run.agent_id, SpendPeriod.DAY, day), (None, SpendPeriod.MONTH, month)):
         lookup = dict(team_id=run.team_id, agent_id=agent_id, period=period, period_start=start)
         if SpendCounter.objects.filter(**lookup).exists():
@@ -87,7 +88,7 @@ def spend_create_missing(*, run: Run, cost: Decimal) -> None:
 
 def spent(*, team_id: int, agent_id: int | None) -> Decimal:
     """Return what the agent spent today (agent_id) or the team this month (agent_id None)."""
-    day, month = _periods(timezone.now())
+    day, month = spend_periods(timezone.now())
     period, start = (SpendPeriod.DAY, day) if agent_id else (SpendPeriod.MONTH, month)
     value = (
         SpendCounter.objects.filter(team_id=team_id, agent_id=agent_id, period=period, period_start=start)

@@ -8,8 +8,6 @@ sign-in: the HMAC signature is its authentication.
 
 from __future__ import annotations
 
-import logging
-
 from django.contrib import messages
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Prefetch
@@ -26,7 +24,6 @@ from apps.core.exceptions import ServiceError
 from apps.core.registry_views import page_of
 from apps.core.validation import add_service_error
 from apps.core.views import login_required_view
-from apps.governance.crypto import SecretDecryptError
 
 from . import selectors, services
 from .api.serializers import StepSerializer
@@ -44,7 +41,6 @@ from .forms import (
 from .models import ApprovalKind, ApprovalStatus, Run, Step, Trigger, UncertainChoice
 from .templatetags.runtime_tags import input_example
 
-log = logging.getLogger(__name__)
 LIST_DEFERRED = ("spec", "input", "output")
 # The approvals list summarises each run's steps by name and status; their inputs and outputs stay unread.
 RECENT_STEPS = Prefetch("run__steps", queryset=Step.objects.only("id", "run", "index", "kind", "name", "status"))
@@ -456,14 +452,5 @@ def webhook_receive_view(request, token):
         if exc.field:
             body["field"] = exc.field
         return JsonResponse(body, status=400)
-    except SecretDecryptError:
-        log.error("webhook %s: its signing secret cannot be decrypted with the configured keys", token)
-        return JsonResponse(
-            {
-                "error": "This webhook's secret cannot be read on the server: ask its owners to rotate the secret.",
-                "code": "secret_unavailable",
-            },
-            status=503,
-        )
     url = request.build_absolute_uri(reverse("api:run-detail", args=[run.pk]))
     return JsonResponse({"run": run.pk, "status": run.status, "url": url}, status=202)

@@ -139,3 +139,15 @@ def test_the_endpoint_needs_no_csrf_token_and_no_sign_in(hook):
     body = b'{"ticket": "T-1"}'
     strict = Client(enforce_csrf_checks=True)
     assert post(strict, webhook, body, signed(secret, body)).status_code == 202
+
+
+def test_a_secret_the_platform_can_no_longer_read_is_503_with_what_to_do(client, hook):
+    from apps.runtime.models import Webhook
+
+    webhook, secret = hook
+    Webhook.objects.filter(pk=webhook.pk).update(secret_ciphertext="not-a-fernet-token")  # as after a lost key
+    body = json.dumps({"ticket": "T-9"}).encode()
+    response = post(client, webhook, body, signed(secret, body))
+    assert response.status_code == 503
+    assert response.json()["code"] == "secret_unavailable" and "rotate" in response.json()["error"]
+    assert not Run.objects.exists()
