@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "apps.agents",
     "apps.context",
     "apps.runtime",
+    "apps.observability",
 ]
 
 MIDDLEWARE = [
@@ -207,6 +208,27 @@ FLEETDECK_MAX_HANDOFF_DEPTH = get_int("FLEETDECK_MAX_HANDOFF_DEPTH", 3)
 FLEETDECK_APPROVAL_TTL_SECONDS = get_int("FLEETDECK_APPROVAL_TTL_SECONDS", 24 * 3600)
 # Webhook requests must be signed within this many seconds of their timestamp.
 FLEETDECK_WEBHOOK_TOLERANCE_SECONDS = get_int("FLEETDECK_WEBHOOK_TOLERANCE_SECONDS", 300)
+
+# --- Observability (apps/observability) -------------------------------------------------------
+# Also send every span (runs, steps, Django requests, Celery tasks) to this OpenTelemetry
+# collector over OTLP/HTTP; the SDK reads OTEL_EXPORTER_OTLP_HEADERS and the other standard variables.
+OTEL_EXPORTER_OTLP_ENDPOINT = get_from_env("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+# How the runtime's spans reach the span store: batch (a background thread), sync (tests) or off.
+FLEETDECK_TRACE_EXPORT = get_from_env("FLEETDECK_TRACE_EXPORT", "batch")
+if FLEETDECK_TRACE_EXPORT not in {"batch", "sync", "off"}:
+    raise ImproperlyConfigured("FLEETDECK_TRACE_EXPORT must be batch, sync or off.")
+# Open spans for Django requests and Celery tasks (they go to the external collector only).
+FLEETDECK_INSTRUMENT_FRAMEWORKS = get_bool("FLEETDECK_INSTRUMENT_FRAMEWORKS", True)
+# Raw spans older than this are deleted by the hourly cleanup; hourly rollups are kept longer.
+FLEETDECK_SPAN_RETENTION_DAYS = get_int("FLEETDECK_SPAN_RETENTION_DAYS", 30)
+FLEETDECK_ROLLUP_RETENTION_DAYS = get_int("FLEETDECK_ROLLUP_RETENTION_DAYS", 400)
+# OTLP ingest: the largest request body accepted, compressed and after decompression (bytes).
+FLEETDECK_INGEST_MAX_BYTES = get_int("FLEETDECK_INGEST_MAX_BYTES", 4 * 1024 * 1024)
+FLEETDECK_INGEST_MAX_DECOMPRESSED_BYTES = get_int("FLEETDECK_INGEST_MAX_DECOMPRESSED_BYTES", 16 * 1024 * 1024)
+# The fleet dashboard flags the week's cost when it rose more than this percentage over last week's.
+FLEETDECK_COST_RISE_PERCENT = get_int("FLEETDECK_COST_RISE_PERCENT", 20)
+# Prometheus scrapes /metrics with "Authorization: Bearer <this>"; unset, only platform admins may read it.
+FLEETDECK_METRICS_TOKEN = get_from_env("FLEETDECK_METRICS_TOKEN", "")
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

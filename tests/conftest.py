@@ -69,6 +69,22 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _spans_in_the_test_transaction():
+    """Store the runtime's spans in the caller's thread, so they land in each test's transaction."""
+    from apps.observability import tracing
+
+    tracing.set_export_mode("sync")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_price_cache():
+    """Each test builds its own catalog: forget the prices cached by the one before."""
+    from apps.observability import pricing
+
+    pricing.forget()
+
+
 class World:
     """Two teams and a user for every role, the cast of the permission matrix."""
 

@@ -84,3 +84,25 @@ class Model(models.Model):
     def ref(self) -> str:
         """Return how specs name this model: `<provider>/<model>`."""
         return f"{self.provider.name}/{self.name}"
+
+
+class ModelPrice(models.Model):
+    """A model's earlier prices and until when they applied, so a call is priced as it was then.
+
+    A row is written each time a model's prices change; the model row holds the prices from the
+    latest change on (see `apps.observability.pricing.price_at`).
+    """
+
+    model = models.ForeignKey("catalog.Model", on_delete=models.CASCADE, related_name="price_history")
+    input_price_per_mtok = models.DecimalField(max_digits=12, decimal_places=6)
+    output_price_per_mtok = models.DecimalField(max_digits=12, decimal_places=6)
+    cached_input_price_per_mtok = models.DecimalField(max_digits=12, decimal_places=6)
+    effective_from = models.DateTimeField()
+    effective_until = models.DateTimeField()
+
+    class Meta:
+        ordering = ["model", "effective_until"]
+        indexes = [models.Index(fields=["model", "effective_until"], name="model_price_until")]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} until {self.effective_until:%Y-%m-%d %H:%M}"

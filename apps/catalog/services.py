@@ -20,7 +20,7 @@ from apps.audit.services import audit_record, snapshot
 from apps.core.exceptions import ServiceError
 from apps.core.validation import full_clean_or_error
 
-from .models import Model, ModelStatus, Provider, ProviderKind
+from .models import Model, ModelPrice, ModelStatus, Provider, ProviderKind
 
 PROVIDER_FIELDS = ["name", "display_name", "kind", "base_url", "timeout_seconds", "max_retries", "enabled"]
 PROVIDER_CHANGEABLE = {
@@ -274,10 +274,27 @@ def model_update(*, actor, model: Model, **changes) -> Model:
         raise
     with transaction.atomic():
         model.updated_at = timezone.now()
+        _record_price_change(model, before)
         model.save()
         model.refresh_from_db()
         audit_record(actor=actor, action="model.update", obj=model, before=before, after=snapshot(model, MODEL_FIELDS))
     return model
+
+
+PRICE_FIELDS = ("input_price_per_mtok", "output_price_per_mtok", "cached_input_price_per_mtok")
+
+
+def _record_price_change(model: Model, before: dict) -> None:
+    """Keep the prices a change replaces, so calls made before it are still priced as they were."""
+    if all(Decimal(str(before[f])) == Decimal(str(getattr(model, f))) for f in PRICE_FIELDS):
+        return
+    last = ModelPrice.objects.filter(model=model).order_by("-effective_until").first()
+    ModelPrice.objects.create(
+        model=model,
+        **{f: Decimal(str(before[f])) for f in PRICE_FIELDS},
+        effective_from=last.effective_until if last else model.created_at,
+        effective_until=model.updated_at,
+    )
 
 
 # The defaults every installation starts with (prices in USD per million tokens, public list prices).

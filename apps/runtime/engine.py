@@ -30,7 +30,7 @@ from jsonschema import Draft202012Validator
 from apps.core.exceptions import ServiceError
 
 from . import decision as decide
-from . import limits
+from . import limits, telemetry
 from .executors.base import ToolCallContext, ToolError
 from .fencing import FENCE_RULE, as_text, fence
 from .models import (
@@ -380,7 +380,14 @@ class Engine:
 
     def _step_begin(self, **fields) -> Step:
         """Write a step as started (committed before its side effect) and return it."""
-        step = Step(run=self.run, index=len(self.steps), started_at=timezone.now(), **fields)
+        index = len(self.steps)
+        step = Step(
+            run=self.run,
+            index=index,
+            started_at=timezone.now(),
+            span_id=telemetry.step_span_id(self.run, index),
+            **fields,
+        )
         if connection.vendor == "postgresql":
             _step_insert_postgresql(step)
         else:
@@ -388,8 +395,13 @@ class Engine:
         self.steps.append(step)
         return step
 
-    def _step_end(self, step: Step, status: str, *, output=None, error: str = "", cost=Decimal(0), tokens=(0, 0)):
-        """Write a step's result and add its tokens and cost to the run and budgets, in one transaction."""
+    def _step_end(
+        self, step: Step, status: str, *, output=None, error: str = "", cost=Decimal(0), tokens=(0, 0), span=None
+    ):
+        """Write a step's result and add its tokens and cost to the run and budgets, in one transaction.
+
+        Then write its span (`span` overrides the span's times, e.g. an approval's wait).
+        """
         now = timezone.now()
         step.status, step.output, step.error, step.finished_at = status, output, error[:5000], now
         step.latency_ms = int((now - step.started_at).total_seconds() * 1000)
@@ -407,6 +419,7 @@ class Engine:
         self.run.cost_usd += cost
         self.run.step_count += 1
         self.run.model_calls += 1 if model_call else 0
+        telemetry.step_span(self.run, step, **(span or {}))
 
     def _stop(self, stop: limits.LimitStop, name: str) -> None:
         step = self._step_begin(kind=StepKind.LIMIT, name=name, input={"limit": stop.code})
@@ -571,6 +584,7 @@ class Engine:
                 "decided_by": who,
                 "comment": approval.comment,
             },
+            span={"started": approval.created_at, "ended": approval.decided_at or decided.started_at},
         )
 
     def _ask_person(self, step: Step, kind: str, reason: str, status: str = StepStatus.WAITING) -> None:
@@ -715,7 +729,7 @@ def _step_insert_postgresql(step: Step) -> None:
             INSERT INTO {Step._meta.db_table} (run_id, index, kind, name, status, call_id, tool_version_id,
                 side_effect, idempotency_key, input, output, error, tokens_in, tokens_out, cost_usd, child_run_id,
                 span_id, started_at, finished_at, latency_ms)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, NULL, '', 0, 0, 0, NULL, '', %s, NULL, NULL)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, NULL, '', 0, 0, 0, NULL, %s, %s, NULL, NULL)
             RETURNING id
             """,  # noqa: S608 - our own table name
             [
@@ -729,6 +743,7 @@ def _step_insert_postgresql(step: Step) -> None:
                 step.side_effect,
                 step.idempotency_key,
                 None if step.input is None else json.dumps(step.input),
+                step.span_id,
                 step.started_at,
             ],
         )

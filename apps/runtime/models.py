@@ -89,6 +89,8 @@ class Run(models.Model):
     step_count = models.PositiveIntegerField(default=0)
     model_calls = models.PositiveIntegerField(default=0)
     trace_id = models.CharField(max_length=32)
+    # The W3C traceparent of the request or task that started the run; the run's span links to it.
+    origin_traceparent = models.CharField(max_length=55, blank=True)
     session = models.ForeignKey(
         "runtime.Session", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
     )

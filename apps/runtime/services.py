@@ -30,7 +30,9 @@ from apps.core.exceptions import ServiceError
 from apps.core.models import WorkerHeartbeat
 from apps.core.versioning import spec_hash
 from apps.governance import crypto
+from apps.observability.tracing import current_traceparent
 
+from . import telemetry
 from .models import (
     FINISHED,
     Approval,
@@ -169,6 +171,7 @@ def _run_create(
                 started_by_label=started_by_label[:200],
                 input=input,
                 trace_id=parent.trace_id if parent else uuid.uuid4().hex,
+                origin_traceparent=current_traceparent(),
                 session=session,
                 parent=parent,
                 depth=parent.depth + 1 if parent else 0,
@@ -284,6 +287,7 @@ def run_finish(*, run: Run, status: str, output=None, error: str = "", error_cod
         status=status, output=output, error=error[:5000], error_code=error_code[:40], finished_at=now, worker=""
     )
     run.status, run.output, run.error, run.error_code, run.finished_at = status, output, error, error_code, now
+    telemetry.run_span(run)
     if run.parent_id:
         parent_status = Run.objects.filter(pk=run.parent_id).values_list("status", flat=True).first()
         if parent_status == RunStatus.WAITING:
