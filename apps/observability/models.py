@@ -112,6 +112,9 @@ class SpanRollup(models.Model):
             models.Index(fields=["agent_id", "hour"], name="rollup_agent_hour"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.operation} {self.model or self.tool}: {self.span_count}"
+
 
 class SpanLatency(models.Model):
     """A latency histogram per hour and (agent, operation, model, tool, is_run): spans per bucket.
@@ -143,6 +146,9 @@ class SpanLatency(models.Model):
             models.Index(fields=["team", "hour"], name="latency_team_hour"),
             models.Index(fields=["agent_id", "hour"], name="latency_agent_hour"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.operation} bucket {self.bucket}: {self.count}"
 
 
 class AlertKind(models.TextChoices):

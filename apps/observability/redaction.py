@@ -46,7 +46,7 @@ def key_is_secret(key: str) -> bool:
     words = [w for w in _SPLIT.split(key.lower()) if w]
     if any(w in _SECRET_WORDS for w in words):
         return True
-    return any(pair in _SECRET_PAIRS for pair in zip(words, words[1:]))
+    return any(pair in _SECRET_PAIRS for pair in zip(words, words[1:], strict=False))
 
 
 def redact_text(text: str) -> str:
