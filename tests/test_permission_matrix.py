@@ -23,6 +23,9 @@ AREA_MATRICES = [
     "tests.agents.matrix",
     "tests.context.matrix",
     "tests.runtime.matrix",
+    "tests.observability.matrix_dashboards",
+    "tests.observability.matrix_traces",
+    "tests.observability.matrix_alerts",
 ]
 
 # (id, method, path, data, expected status by role)

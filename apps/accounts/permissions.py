@@ -95,12 +95,18 @@ PERMISSIONS: dict[str, Permission] = {
             "Add and edit facts, documents, decisions and state in context spaces",
             scope=TokenScope.WRITE,
         ),
+        # Observability (issue #5): every member reads dashboards and traces (team.view); alert
+        # rules are set up by builders, and operators acknowledge what fires. Ingest needs a
+        # token with the ingest scope, which builders and owners may make.
+        Permission("alert.manage", "Create, change and delete alert rules", scope=TokenScope.WRITE),
+        Permission("alert.acknowledge", "Acknowledge alert events", scope=TokenScope.WRITE),
+        Permission("telemetry.ingest", "Send traces to /v1/traces", scope=TokenScope.INGEST),
     ]
 }
 
 _VIEWER = {"team.view", "token.create"}
-_OPERATOR = _VIEWER | {"run.start", "run.approve", "context.write"}
-_BUILDER = _OPERATOR | {"registry.edit", "trigger.manage", "context.manage"}
+_OPERATOR = _VIEWER | {"run.start", "run.approve", "context.write", "alert.acknowledge"}
+_BUILDER = _OPERATOR | {"registry.edit", "trigger.manage", "context.manage", "alert.manage", "telemetry.ingest"}
 _OWNER = _BUILDER | {"team.change", "membership.manage", "token.manage", "agent.promote", "secret.manage"}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {

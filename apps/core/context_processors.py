@@ -27,7 +27,14 @@ NAV = [
     ),
     (
         "Observe",
-        [("Observability", "observability", None), ("Evaluations", "evals", None), ("Gateway", "gateway", None)],
+        [
+            ("Fleet dashboard", "observability", "observability:fleet_dashboard"),
+            ("Team costs", "observability", "observability:team_costs"),
+            ("Traces", "observability", "observability:trace_list"),
+            ("Alerts", "observability", "observability:alert_event_list"),
+            ("Evaluations", "evals", None),
+            ("Gateway", "gateway", None),
+        ],
     ),
     (
         "Govern",

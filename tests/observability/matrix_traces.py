@@ -1,0 +1,4 @@
+"""Permission-matrix rows for observability traces (see tests/matrix.py)."""
+
+PAGES: list = []
+API: list = []
