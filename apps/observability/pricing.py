@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 MILLION = Decimal(1_000_000)
 CACHE_SECONDS = 60.0
@@ -122,7 +122,8 @@ def call_cost(prices: Prices, *, input_tokens: int, output_tokens: int, cached_t
         + Decimal(cached) * cached_price
         + Decimal(output_tokens) * prices.output
     )
-    return (total / MILLION).quantize(Decimal("0.000001"))
+    # Half up, as PostgreSQL rounds the runtime's costs when it stores them in numeric(14, 6).
+    return (total / MILLION).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
 
 
 def tool_cost(team_id: int, tool_name: str) -> Decimal:
