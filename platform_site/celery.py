@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery, bootsteps
+from celery.signals import worker_process_shutdown, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_site.settings")
 
@@ -81,3 +82,12 @@ class WorkerHeartbeatStep(bootsteps.StartStopStep):
 app.add_defaults(celery_config)
 app.steps["worker"].add(WorkerHeartbeatStep)
 app.autodiscover_tasks()
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _flush_spans(**kwargs):
+    """Export the spans still in the batch before a worker process exits (a SIGKILL loses at most ~1 s of them)."""
+    from apps.observability.tracing import flush
+
+    flush(timeout_millis=5000)

@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
@@ -187,7 +188,8 @@ def emit_span(
     link_traceparent: str = "",
 ) -> None:
     """Record a finished span with the given ids and times; it reaches the store and any collector."""
-    context = None
+    # A root must not become the child of whatever span is active (a Celery task's, a request's).
+    context = Context()
     if parent_span_id:
         parent = SpanContext(int(trace_id, 16), int(parent_span_id, 16), True, TraceFlags(TraceFlags.SAMPLED))
         context = trace.set_span_in_context(NonRecordingSpan(parent))

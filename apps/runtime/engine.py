@@ -227,6 +227,12 @@ class Engine:
         )
         self._bind_tools()
         self.messages = self._opening_messages()
+        if self.run.recoveries:
+            # A killed worker may have died with finished steps' spans still in its export batch:
+            # write them again (the store skips the ones it already has).
+            for step in self.steps:
+                if step.finished_at is not None:
+                    telemetry.step_span(self.run, step)
         for step in self.steps:
             if step.kind == StepKind.MODEL and step.status == StepStatus.STARTED:
                 # The worker died during the call: its answer is lost, so it is made again.

@@ -215,3 +215,16 @@ def test_spans_also_go_to_an_external_collector_over_otlp(tmp_path):
     resource = {a.key: a.value.string_value for a in request.resource_spans[0].resource.attributes}
     assert resource["service.name"] == "fleetdeck"
     assert json.dumps(resource)  # plain values
+
+
+def test_a_run_executed_inside_a_task_span_keeps_its_own_trace(rt):
+    """A worker runs the engine inside Celery's task span: the run's spans stay in the run's trace."""
+    from apps.observability.tracing import tracer
+
+    agent = rt.agent("inside", script=[{"answer": "ok"}])
+    run = rt.start(agent)
+    with tracer().start_as_current_span("run/runtime.run_execute"):
+        run = rt.drive(run)
+    root = Span.objects.get(run_id=run.pk, operation="invoke_agent")
+    assert root.trace_id == run.trace_id and root.parent_span_id == ""
+    assert not Span.objects.filter(name="run/runtime.run_execute").exists()  # framework spans stay out of the store

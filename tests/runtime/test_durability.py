@@ -125,6 +125,18 @@ def test_worker_killed_during_a_side_effect_loses_nothing_and_repeats_nothing(
     assert ledger.charges == {f"{run.pk}:1": 1}  # so the money moved once
     assert run.steps.get(kind=StepKind.TOOL).status == StepStatus.SUCCEEDED
 
+    # Every step has its span in the store, though the first worker died with its export batch unsent.
+    from apps.observability.models import Span
+
+    def spans_complete():
+        stored = set(Span.objects.filter(trace_id=run.trace_id).values_list("span_id", flat=True))
+        return set(run.steps.values_list("span_id", flat=True)) <= stored and (
+            Span.objects.filter(trace_id=run.trace_id, operation="invoke_agent").count() == 1
+        )
+
+    wait_for(spans_complete, timeout=STARTUP_SECONDS, what="every step's span to reach the store", logs=second.logs)
+    assert Span.objects.filter(trace_id=run.trace_id).count() == run.steps.count() + 1
+
 
 def test_approval_survives_a_worker_restart(rt, workers, app_queue):  # noqa: F811
     env = dict(
