@@ -19,9 +19,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .models import RateWindow, Run, RunStatus, SpendCounter, SpendPeriod
+from apps.observability.pricing import Prices, call_cost
 
-MILLION = Decimal(1_000_000)
+from .models import RateWindow, Run, RunStatus, SpendCounter, SpendPeriod
 
 
 @dataclass
@@ -32,10 +32,9 @@ class LimitStop:
 
 
 def cost_of(model, tokens_in: int, tokens_out: int) -> Decimal:
-    """Return the USD cost of a model call from the catalog's prices per million tokens."""
-    return (
-        Decimal(tokens_in) * model.input_price_per_mtok + Decimal(tokens_out) * model.output_price_per_mtok
-    ) / MILLION
+    """Return the USD cost of a model call from the catalog's prices, as the span store prices it."""
+    prices = Prices(model.input_price_per_mtok, model.output_price_per_mtok, model.cached_input_price_per_mtok)
+    return call_cost(prices, input_tokens=tokens_in, output_tokens=tokens_out)
 
 
 def estimate_tokens(messages: list[dict]) -> int:
