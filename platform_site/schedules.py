@@ -18,4 +18,14 @@ BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 59},
     },
+    "observability-evaluate-alerts": {
+        "task": "observability.alerts_evaluate",
+        "schedule": 60.0,
+        "options": {"expires": 59},
+    },
+    "observability-spans-cleanup": {
+        "task": "observability.spans_cleanup",
+        "schedule": 3600.0,
+        "options": {"expires": 3000},
+    },
 }

@@ -227,6 +227,8 @@ FLEETDECK_INGEST_MAX_BYTES = get_int("FLEETDECK_INGEST_MAX_BYTES", 4 * 1024 * 10
 FLEETDECK_INGEST_MAX_DECOMPRESSED_BYTES = get_int("FLEETDECK_INGEST_MAX_DECOMPRESSED_BYTES", 16 * 1024 * 1024)
 # The fleet dashboard flags the week's cost when it rose more than this percentage over last week's.
 FLEETDECK_COST_RISE_PERCENT = get_int("FLEETDECK_COST_RISE_PERCENT", 20)
+# This server's public address (https://fleet.example.com), for absolute links in alert webhooks.
+FLEETDECK_BASE_URL = get_from_env("FLEETDECK_BASE_URL", "").rstrip("/")
 # Prometheus scrapes /metrics with "Authorization: Bearer <this>"; unset, only platform admins may read it.
 FLEETDECK_METRICS_TOKEN = get_from_env("FLEETDECK_METRICS_TOKEN", "")
 

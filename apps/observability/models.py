@@ -198,8 +198,9 @@ class AlertEvent(models.Model):
     value = models.FloatField()
     threshold = models.FloatField()
     message = models.CharField(max_length=500)
-    # The run that crossed a run-cost rule, when there is one.
+    # The run (internal) or trace (external) that crossed a run-cost rule, when there is one.
     run_id = models.BigIntegerField(null=True, blank=True)
+    trace_id = models.CharField(max_length=32, blank=True)
     acknowledged_by = models.ForeignKey("accounts.User", on_delete=models.SET_NULL, null=True, related_name="+")
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     delivery_status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.NONE)
