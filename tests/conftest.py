@@ -80,9 +80,10 @@ def _spans_in_the_test_transaction():
 @pytest.fixture(autouse=True)
 def _fresh_price_cache():
     """Each test builds its own catalog: forget the prices cached by the one before."""
-    from apps.observability import pricing
+    from apps.observability import ingest, pricing
 
     pricing.forget()
+    ingest.ingest_forget()
 
 
 class World:

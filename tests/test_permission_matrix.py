@@ -26,6 +26,7 @@ AREA_MATRICES = [
     "tests.observability.matrix_dashboards",
     "tests.observability.matrix_traces",
     "tests.observability.matrix_alerts",
+    "tests.observability.matrix_ingest",
 ]
 
 # (id, method, path, data, expected status by role)

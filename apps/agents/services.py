@@ -443,3 +443,38 @@ def agent_grant_change(*, actor, agent: Agent, user: User, perm: str, grant: boo
             after=detail if grant else None,
             before=None if grant else detail,
         )
+
+
+def agent_register_external(*, team: Team, name: str, actor_label: str) -> Agent:
+    """Return the team's agent of that name, registering it as an external agent when it is new.
+
+    Called when telemetry (OTLP ingest) names an agent the registry does not know yet. It acts as
+    the system actor given (e.g. "ingest:fdk_1a2b3c4d"), without a permission check of its own: the
+    caller authenticated a token holding telemetry.ingest on the team. Safe under concurrency: two
+    requests registering the same name get the same agent (the unique team+name constraint decides).
+    """
+    existing = Agent.objects.filter(team=team, name=name).first()
+    if existing is not None:
+        return existing
+    agent = Agent(
+        team=team,
+        name=name,
+        external=True,
+        status=AgentStatus.ACTIVE,
+        description=f"Runs elsewhere; registered when its telemetry first arrived ({actor_label[:100]}).",
+        draft_spec=agent_spec_empty(),
+    )
+    full_clean_or_error(agent, exclude=["draft_spec", "owner"])
+    try:
+        with transaction.atomic():
+            agent.save()
+            audit_record(
+                actor=actor_label,
+                action="agent.register_external",
+                obj=agent,
+                team=team,
+                after={**snapshot(agent, AGENT_FIELDS), "external": True},
+            )
+    except IntegrityError:
+        return Agent.objects.get(team=team, name=name)
+    return agent

@@ -6,6 +6,7 @@ invariant 7), together with size caps so one chatty exporter cannot bloat the st
 
 from __future__ import annotations
 
+import functools
 import re
 
 REDACTED = "[redacted]"
@@ -41,6 +42,7 @@ _SECRET_VALUE = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=8192)  # attribute names repeat on every span; ingest asks thousands of times a second
 def key_is_secret(key: str) -> bool:
     """Return whether an attribute's name says its value is a credential."""
     words = [w for w in _SPLIT.split(key.lower()) if w]

@@ -2,9 +2,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.accounts.demo import ADMIN_USERNAME, seed_demo
-from apps.accounts.models import User
-from apps.agents.demo import seed_demo_fleet
+from apps.accounts.models import Team, User
+from apps.agents.demo import fleet_counts, seed_demo_fleet
 from apps.context.demo import demo_context_count, seed_demo_context
+from apps.observability.demo import demo_external_trace_count, seed_demo_external_traces
 from apps.runtime.demo import demo_run_count, seed_demo_runs
 
 
@@ -23,7 +24,10 @@ class Command(BaseCommand):
         fleet = seed_demo_fleet(admin=User.objects.get(username=ADMIN_USERNAME))
         seed_demo_context()
         seed_demo_runs()
-        counts = fleet["counts"]
+        # An agent built elsewhere, seen through OTLP ingest beside the fleet's own runs.
+        support = Team.objects.get(slug="support")
+        seed_demo_external_traces(support)
+        counts = fleet_counts()  # after the external agent registered itself through ingest
         self.stdout.write(self.style.SUCCESS("Demo organisation ready. Sign in at http://127.0.0.1:8000/login/ as:"))
         for username, roles in result["users"]:
             self.stdout.write(f"  {username:<8} {roles}")
@@ -37,4 +41,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Shared context: {demo_context_count()} spaces. Demo runs on the simulated model: {demo_run_count()} "
             "(queued ones run as soon as a worker starts; see /runs/ and /approvals/)."
+        )
+        self.stdout.write(
+            f"External agent traces (OTLP) in team {support.slug}: {demo_external_trace_count(support)}. "
+            "Dashboards: /observability/; traces: /observability/traces/?range=7d."
         )
