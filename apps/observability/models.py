@@ -68,6 +68,12 @@ class Span(models.Model):
             models.Index(fields=["agent_id", "start_time"], name="span_agent_start"),
             models.Index(fields=["team", "is_run", "start_time"], name="span_team_runs"),
             models.Index(fields=["run_id"], name="span_run"),
+            # The agent dashboard's error breakdown reads failed runs only: a small partial index.
+            models.Index(
+                fields=["agent_id", "start_time"],
+                condition=models.Q(is_run=True, status="error"),
+                name="span_agent_failed_runs",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -114,3 +114,24 @@ def sign_in(page):
         return page
 
     return sign_in
+
+
+@pytest.fixture
+def offline(page, live_server):
+    """Block every request that does not go to the live server, as on a machine with no internet.
+
+    Return the list of blocked URLs; the test fails at teardown if anything was blocked.
+    """
+    origin = urlsplit(live_server.url).netloc
+    blocked: list[str] = []
+
+    def only_the_server(route):
+        if urlsplit(route.request.url).netloc == origin:
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_server)
+    yield blocked
+    assert blocked == [], "pages must not ask any other host for anything"

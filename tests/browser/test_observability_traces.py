@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import pytest
 from playwright.sync_api import expect
 
@@ -19,24 +17,6 @@ pytestmark = pytest.mark.browser
 def rt(world):
     catalog_seed_defaults()
     return Runtime(world)
-
-
-@pytest.fixture
-def offline(page, live_server):
-    """Block every request that does not go to the live server, as on a machine with no internet."""
-    origin = urlsplit(live_server.url).netloc
-    blocked: list[str] = []
-
-    def only_the_server(route):
-        if urlsplit(route.request.url).netloc == origin:
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", only_the_server)
-    yield blocked
-    assert blocked == []
 
 
 def test_open_a_trace_fold_it_and_read_a_spans_attributes(rt, page, sign_in, offline, traffic):

@@ -141,7 +141,11 @@ def test_queue_length_of_the_filesystem_broker(client, world, settings, tmp_path
     settings.CELERY_BROKER_DIR = tmp_path
     folder = tmp_path / "queue"
     folder.mkdir()
-    options = {"data_folder_in": str(folder), "data_folder_out": str(folder)}
+    options = {
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "control_folder": str(tmp_path / "control"),  # not ./control in the checkout
+    }
     with Connection("filesystem://", transport_options=options) as connection:
         app_queue, other = connection.SimpleQueue("fleetdeck"), connection.SimpleQueue("elsewhere")
         for i in range(3):
