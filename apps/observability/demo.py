@@ -124,3 +124,26 @@ def demo_external_trace_count(team) -> int:
         .distinct()
         .count()
     )
+
+
+DEMO_ALERT_RULES = [
+    # (team slug, name, kind, threshold, window minutes)
+    ("payments", "Monthly budget 80% used", "budget_percent", 80, 60),
+    ("payments", "Runs failing", "failure_rate", 20, 24 * 60),
+    ("support", "Any run over $0.50", "run_cost", "0.50", 60),
+]
+
+
+def seed_demo_alert_rules(*, admin) -> int:
+    """Create the demo's alert rules that are missing (idempotent); return how many the demo teams have."""
+    from apps.accounts.models import Team
+
+    from .models import AlertRule
+    from .services import alert_rule_create
+
+    teams = {t.slug: t for t in Team.objects.filter(slug__in={r[0] for r in DEMO_ALERT_RULES})}
+    for slug, name, kind, threshold, window in DEMO_ALERT_RULES:
+        team = teams.get(slug)
+        if team is not None and not AlertRule.objects.filter(team=team, name=name).exists():
+            alert_rule_create(actor=admin, team=team, name=name, kind=kind, threshold=threshold, window_minutes=window)
+    return AlertRule.objects.filter(team__in=teams.values()).count()

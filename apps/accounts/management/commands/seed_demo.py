@@ -5,7 +5,7 @@ from apps.accounts.demo import ADMIN_USERNAME, seed_demo
 from apps.accounts.models import Team, User
 from apps.agents.demo import fleet_counts, seed_demo_fleet
 from apps.context.demo import demo_context_count, seed_demo_context
-from apps.observability.demo import demo_external_trace_count, seed_demo_external_traces
+from apps.observability.demo import demo_external_trace_count, seed_demo_alert_rules, seed_demo_external_traces
 from apps.runtime.demo import demo_run_count, seed_demo_runs
 
 
@@ -27,6 +27,7 @@ class Command(BaseCommand):
         # An agent built elsewhere, seen through OTLP ingest beside the fleet's own runs.
         support = Team.objects.get(slug="support")
         seed_demo_external_traces(support)
+        alert_rules = seed_demo_alert_rules(admin=User.objects.get(username=ADMIN_USERNAME))
         counts = fleet_counts()  # after the external agent registered itself through ingest
         self.stdout.write(self.style.SUCCESS("Demo organisation ready. Sign in at http://127.0.0.1:8000/login/ as:"))
         for username, roles in result["users"]:
@@ -46,3 +47,4 @@ class Command(BaseCommand):
             f"External agent traces (OTLP) in team {support.slug}: {demo_external_trace_count(support)}. "
             "Dashboards: /observability/; traces: /observability/traces/?range=7d."
         )
+        self.stdout.write(f"Alert rules evaluated every minute by beat: {alert_rules} (see /observability/alerts/).")
