@@ -157,7 +157,7 @@ def _batches(count: int, size: int, seed: int) -> list[bytes]:
 
 def _load(port: int, secret: str, args, conn) -> None:
     """Send pre-encoded batches over client connections, one phase at a time; report latencies."""
-    need = int((args.seconds + args.warmup) * (150 + args.rate / args.batch))  # > 15,000 spans/s, then paced
+    need = int((args.seconds + args.warmup) * (250 + args.rate / args.batch))  # up to 25,000 spans/s, then paced
     bodies = _batches(min(need, args.max_batches), args.batch, seed=7)
     conn.send(("ready", len(bodies), sum(len(b) for b in bodies) / len(bodies)))
     headers = {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {secret}"}
@@ -270,7 +270,7 @@ def main() -> None:
     parser.add_argument(
         "--rate", type=float, default=5000.0, help="Spans/s of the second, paced phase (0: no paced phase)."
     )
-    parser.add_argument("--max-batches", type=int, default=6000, help="How many distinct batches to pre-encode.")
+    parser.add_argument("--max-batches", type=int, default=10000, help="How many distinct batches to pre-encode.")
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
     args = parser.parse_args()
 
