@@ -24,14 +24,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Case, Count, Q, QuerySet, Sum, Value, When
-from django.http import Http404
-
-from apps.accounts.permissions import has_perm
-from apps.accounts.selectors import team_list
+from django.db.models import Count, Q, QuerySet, Sum
 
 from .models import AlertEvent, AlertKind, AlertRule, Span, SpanLatency, SpanRollup, SpanSource
 from .rollups import hour_of, percentile
+from .selectors import month_start
 
 MIN_RUNS = 5
 COST_RISE_DAYS = 7
@@ -97,11 +94,6 @@ def _rollups(rule: AlertRule, model=SpanRollup) -> QuerySet:
 def _cost(rule: AlertRule, start: datetime, end: datetime) -> Decimal:
     total = _rollups(rule).filter(hour__gte=start, hour__lt=end).aggregate(total=Sum("cost_usd"))["total"]
     return total or Decimal(0)
-
-
-def month_start(now: datetime) -> datetime:
-    """Return the first moment of now's month (UTC), where team budgets start."""
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def measure_budget_percent(rule: AlertRule, now: datetime) -> Measure | None:
@@ -228,53 +220,3 @@ def run_cost_offenders(rule: AlertRule, now: datetime) -> list[Offender]:
             )
         )
     return offenders
-
-
-# --- Reads ---------------------------------------------------------------------------------------
-
-
-def alert_rule_list(*, user, team=None) -> QuerySet[AlertRule]:
-    """Return the alert rules of the teams the user may see (of one team if given), by team and name."""
-    qs = AlertRule.objects.filter(team__in=team_list(user=user)).select_related("team", "agent", "created_by")
-    if team is not None:
-        qs = qs.filter(team=team)
-    return qs.order_by("team__name", "name")
-
-
-def alert_rule_get(*, user, pk) -> AlertRule:
-    """Return one alert rule the user may see, or raise Http404."""
-    try:
-        return alert_rule_list(user=user).get(pk=pk)
-    except (AlertRule.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such alert rule.") from None
-
-
-def alert_event_list(*, user, team=None, acknowledged: bool | None = None) -> QuerySet[AlertEvent]:
-    """Return the alert events of the teams the user may see: unacknowledged first, then newest first."""
-    qs = AlertEvent.objects.filter(team__in=team_list(user=user)).select_related(
-        "team", "rule", "acknowledged_by", "rule__agent"
-    )
-    if team is not None:
-        qs = qs.filter(team=team)
-    if acknowledged is not None:
-        qs = qs.filter(acknowledged_at__isnull=not acknowledged)
-    acknowledged_last = Case(When(acknowledged_at__isnull=True, then=Value(0)), default=Value(1))
-    return qs.order_by(acknowledged_last, "-fired_at", "-pk")
-
-
-def alert_event_get(*, user, pk) -> AlertEvent:
-    """Return one alert event the user may see, or raise Http404."""
-    try:
-        return alert_event_list(user=user).get(pk=pk)
-    except (AlertEvent.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such alert event.") from None
-
-
-def can_manage_alerts(user, team) -> bool:
-    """Return whether the user may create, change and delete the team's alert rules."""
-    return has_perm(user, "alert.manage", team)
-
-
-def can_acknowledge(user, team) -> bool:
-    """Return whether the user may acknowledge the team's alert events."""
-    return has_perm(user, "alert.acknowledge", team)

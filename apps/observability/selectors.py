@@ -14,20 +14,21 @@ from __future__ import annotations
 import calendar
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum, TextField, Value
+from django.db.models import Case, Count, Q, QuerySet, Sum, TextField, Value, When
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce, NullIf, Substr
 from django.http import Http404
 from django.utils import timezone
 
+from apps.accounts.permissions import has_perm
 from apps.accounts.selectors import team_list
 from apps.core.exceptions import ServiceError
 
-from .models import Span, SpanLatency, SpanRollup, SpanStatus
+from .models import AlertEvent, AlertRule, Span, SpanLatency, SpanRollup, SpanStatus
 from .rollups import hour_of, percentile
 
 RANGES = {"24h": 1, "7d": 7, "30d": 30, "90d": 90}
@@ -84,6 +85,11 @@ class TimeRange:
             out.append(moment)
             moment = _local_midnight(moment + step) if not self.hourly else moment + step
         return out
+
+
+def month_start(now: datetime) -> datetime:
+    """Return the first moment of now's month in UTC: where team budgets start, as the runtime counts them."""
+    return now.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def _local_midnight(moment: datetime) -> datetime:
@@ -415,15 +421,13 @@ class Budget:
 def budget_status(*, team, now: datetime | None = None) -> Budget:
     """Return the team's spend this calendar month (from the rollups) against its monthly budget."""
     now = now or timezone.now()
-    month_start = _local_midnight(now).replace(day=1)
-    spent = _rollups([team.pk], month_start, now + timedelta(hours=1)).aggregate(c=Sum("cost_usd"))["c"] or ZERO
-    days_in_month = calendar.monthrange(month_start.year, month_start.month)[1]
+    start = month_start(now)
+    spent = _rollups([team.pk], start, now + timedelta(hours=1)).aggregate(c=Sum("cost_usd"))["c"] or ZERO
+    days_in_month = calendar.monthrange(start.year, start.month)[1]
     # At least one hour elapsed, so a month's first minutes do not project to infinity.
-    elapsed = max((now - month_start) / timedelta(days=1), 1 / 24)
+    elapsed = max((now - start) / timedelta(days=1), 1 / 24)
     forecast = (spent / Decimal(str(elapsed)) * days_in_month).quantize(Decimal("0.01"))
-    return Budget(
-        month_start, spent, team.monthly_budget or ZERO, round(elapsed, 2), days_in_month, max(forecast, spent)
-    )
+    return Budget(start, spent, team.monthly_budget or ZERO, round(elapsed, 2), days_in_month, max(forecast, spent))
 
 
 def team_costs(*, team, time_range: TimeRange, now: datetime | None = None) -> dict:
@@ -574,3 +578,53 @@ def agent_overview(*, agent, time_range: TimeRange) -> dict:
         "markers": agent_markers(agent=agent, time_range=time_range),
         "sources": sources,
     }
+
+
+# --- Alert rules and events ---------------------------------------------------------------------------------------
+
+
+def alert_rule_list(*, user, team=None) -> QuerySet[AlertRule]:
+    """Return the alert rules of the teams the user may see (of one team if given), by team and name."""
+    qs = AlertRule.objects.filter(team__in=team_list(user=user)).select_related("team", "agent", "created_by")
+    if team is not None:
+        qs = qs.filter(team=team)
+    return qs.order_by("team__name", "name")
+
+
+def alert_rule_get(*, user, pk) -> AlertRule:
+    """Return one alert rule the user may see, or raise Http404."""
+    try:
+        return alert_rule_list(user=user).get(pk=pk)
+    except (AlertRule.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such alert rule.") from None
+
+
+def alert_event_list(*, user, team=None, acknowledged: bool | None = None) -> QuerySet[AlertEvent]:
+    """Return the alert events of the teams the user may see: unacknowledged first, then newest first."""
+    qs = AlertEvent.objects.filter(team__in=team_list(user=user)).select_related(
+        "team", "rule", "acknowledged_by", "rule__agent"
+    )
+    if team is not None:
+        qs = qs.filter(team=team)
+    if acknowledged is not None:
+        qs = qs.filter(acknowledged_at__isnull=not acknowledged)
+    acknowledged_last = Case(When(acknowledged_at__isnull=True, then=Value(0)), default=Value(1))
+    return qs.order_by(acknowledged_last, "-fired_at", "-pk")
+
+
+def alert_event_get(*, user, pk) -> AlertEvent:
+    """Return one alert event the user may see, or raise Http404."""
+    try:
+        return alert_event_list(user=user).get(pk=pk)
+    except (AlertEvent.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such alert event.") from None
+
+
+def can_manage_alerts(user, team) -> bool:
+    """Return whether the user may create, change and delete the team's alert rules."""
+    return has_perm(user, "alert.manage", team)
+
+
+def can_acknowledge(user, team) -> bool:
+    """Return whether the user may acknowledge the team's alert events."""
+    return has_perm(user, "alert.acknowledge", team)

@@ -313,6 +313,8 @@ def spans_write(records: list[SpanRecord]) -> list[SpanRecord]:
     """Store spans and increment their rollups in one transaction; return the ones newly stored."""
     if not records:
         return []
+    # The same span twice in one batch (a re-sent step) is stored and counted once.
+    records = list({(r.team_id, r.trace_id, r.span_id): r for r in records}.values())
     pg = connection.vendor == "postgresql"
     now = datetime.now(UTC)
     stored: list[SpanRecord] = []

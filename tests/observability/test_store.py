@@ -188,3 +188,9 @@ def test_rebuild_recounts_rollups_from_raw_spans(world):
     assert rollup.span_count == 5
     sums, _ = rollup_recount(team_id=world.team.pk, start=T0 - timedelta(hours=1), end=T0 + timedelta(hours=2))
     assert [v["span_count"] for v in sums.values()] == [5]
+
+
+def test_the_same_span_twice_in_one_batch_is_stored_and_counted_once(world):
+    stored = spans_write([chat(world.team), chat(world.team)])
+    assert len(stored) == 1 and Span.objects.count() == 1
+    assert SpanRollup.objects.get().span_count == 1

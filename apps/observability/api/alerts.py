@@ -19,7 +19,7 @@ from rest_framework.routers import SimpleRouter
 from apps.accounts.selectors import team_get
 from apps.agents.selectors import agent_get
 
-from .. import alerts, services
+from .. import selectors, services
 from ..models import AlertEvent, AlertKind, AlertRule, DeliveryStatus
 
 EVENT_STATES = {"open": False, "acknowledged": True, "all": None}
@@ -169,10 +169,10 @@ class AlertRuleViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             return AlertRule.objects.none()
         slug = self.request.query_params.get("team")
         team = team_get(user=self.request.user, slug=slug) if slug else None
-        return alerts.alert_rule_list(user=self.request.user, team=team)
+        return selectors.alert_rule_list(user=self.request.user, team=team)
 
     def get_object(self) -> AlertRule:
-        return alerts.alert_rule_get(user=self.request.user, pk=_pk(self.kwargs["pk"]))
+        return selectors.alert_rule_get(user=self.request.user, pk=_pk(self.kwargs["pk"]))
 
     def retrieve(self, request, pk=None):
         return Response(AlertRuleSerializer(self.get_object(), context={"request": request}).data)
@@ -216,10 +216,10 @@ class AlertEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             raise ValidationError({"state": [f"State must be one of {', '.join(EVENT_STATES)}."]})
         slug = self.request.query_params.get("team")
         team = team_get(user=self.request.user, slug=slug) if slug else None
-        return alerts.alert_event_list(user=self.request.user, team=team, acknowledged=EVENT_STATES[state])
+        return selectors.alert_event_list(user=self.request.user, team=team, acknowledged=EVENT_STATES[state])
 
     def get_object(self) -> AlertEvent:
-        return alerts.alert_event_get(user=self.request.user, pk=_pk(self.kwargs["pk"]))
+        return selectors.alert_event_get(user=self.request.user, pk=_pk(self.kwargs["pk"]))
 
     def retrieve(self, request, pk=None):
         return Response(AlertEventSerializer(self.get_object(), context={"request": request}).data)

@@ -20,7 +20,7 @@ from apps.core.registry_views import page_of
 from apps.core.validation import add_service_error
 from apps.core.views import login_required_view
 
-from .. import alerts, services
+from .. import selectors, services
 from ..forms import AlertRuleForm
 from ..models import AlertRule
 
@@ -31,17 +31,17 @@ STATE_TABS = {"open": False, "acknowledged": True, "all": None}
 @login_required_view
 def alert_event_list_view(request):
     tab = request.GET.get("state") if request.GET.get("state") in STATE_TABS else "all"
-    events = alerts.alert_event_list(user=request.user, acknowledged=STATE_TABS[tab])
+    events = selectors.alert_event_list(user=request.user, acknowledged=STATE_TABS[tab])
     page, query = page_of(request, events)
-    items = [(event, alerts.can_acknowledge(request.user, event.team)) for event in page]
+    items = [(event, selectors.can_acknowledge(request.user, event.team)) for event in page]
     team, _ = current_team(request)
     context = {
         "page": page,
         "query": query,
         "tab": tab,
         "items": items,
-        "open_count": alerts.alert_event_list(user=request.user, acknowledged=False).count(),
-        "can_manage": team is not None and alerts.can_manage_alerts(request.user, team),
+        "open_count": selectors.alert_event_list(user=request.user, acknowledged=False).count(),
+        "can_manage": team is not None and selectors.can_manage_alerts(request.user, team),
     }
     return render(request, "observability/alert_event_list.html", context)
 
@@ -49,10 +49,10 @@ def alert_event_list_view(request):
 @require_GET
 @login_required_view
 def alert_event_detail_view(request, pk: int):
-    event = alerts.alert_event_get(user=request.user, pk=pk)
+    event = selectors.alert_event_get(user=request.user, pk=pk)
     context = {
         "event": event,
-        "can_acknowledge": event.acknowledged_at is None and alerts.can_acknowledge(request.user, event.team),
+        "can_acknowledge": event.acknowledged_at is None and selectors.can_acknowledge(request.user, event.team),
         "webhook": services.webhook_origin(event.rule.webhook_url),
     }
     return render(request, "observability/alert_event_detail.html", context)
@@ -61,7 +61,7 @@ def alert_event_detail_view(request, pk: int):
 @require_POST
 @login_required_view
 def alert_event_acknowledge_view(request, pk: int):
-    event = alerts.alert_event_get(user=request.user, pk=pk)
+    event = selectors.alert_event_get(user=request.user, pk=pk)
     try:
         services.alert_event_acknowledge(actor=request.user, event=event)
         messages.success(request, f"Acknowledged: {event.message}")
@@ -78,13 +78,13 @@ def alert_event_acknowledge_view(request, pk: int):
 def alert_rule_list_view(request):
     team, _ = current_team(request)
     rules = [
-        (rule, services.webhook_origin(rule.webhook_url), alerts.can_manage_alerts(request.user, rule.team))
-        for rule in alerts.alert_rule_list(user=request.user)
+        (rule, services.webhook_origin(rule.webhook_url), selectors.can_manage_alerts(request.user, rule.team))
+        for rule in selectors.alert_rule_list(user=request.user)
     ]
     context = {
         "rules": rules,
         "team": team,
-        "can_manage": team is not None and alerts.can_manage_alerts(request.user, team),
+        "can_manage": team is not None and selectors.can_manage_alerts(request.user, team),
     }
     return render(request, "observability/alert_rule_list.html", context)
 
@@ -115,7 +115,7 @@ def alert_rule_create_view(request):
 
 @login_required_view
 def alert_rule_edit_view(request, pk: int):
-    rule = alerts.alert_rule_get(user=request.user, pk=pk)
+    rule = selectors.alert_rule_get(user=request.user, pk=pk)
     require(request.user, "alert.manage", rule.team)
     initial = {f: getattr(rule, f) for f in services.RULE_FIELDS}
     form = AlertRuleForm(request.POST or None, team=rule.team, initial=initial)
@@ -133,7 +133,7 @@ def alert_rule_edit_view(request, pk: int):
 
 @login_required_view
 def alert_rule_delete_view(request, pk: int):
-    rule: AlertRule = alerts.alert_rule_get(user=request.user, pk=pk)
+    rule: AlertRule = selectors.alert_rule_get(user=request.user, pk=pk)
     if request.method == "POST":
         services.alert_rule_delete(actor=request.user, rule=rule)
         messages.success(request, f"Alert rule {rule.name} deleted with its events.")
